@@ -1,0 +1,204 @@
+"""MNIST-format data: find or download the IDX files, decode them once into tensors, split as the notebook.
+
+torchvision's dataset classes fetch the files and fix the on-disk layout (`<root>/MNIST/raw/...`);
+decoding is done here, strictly, so a truncated or mislabelled file is reported by name instead of
+failing somewhere inside a training loop. No per-sample PIL transforms: a whole set is one tensor.
+"""
+from __future__ import annotations
+
+import gzip
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import RunConfig
+
+# dataset name -> torchvision class name (also the folder under the root)
+TORCHVISION_CLASS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+MLP_MEAN, MLP_STD = 0.1307, 0.3081  # the notebook's Normalize((0.1307,), (0.3081,)) for the MLP
+STANDARDIZED_FAMILIES = {"mlp"}
+
+
+class DataError(RuntimeError):
+    """Data that cannot be found or read: the CLI prints it as one line and exits 2."""
+
+
+@dataclass
+class Split:
+    x: torch.Tensor  # (N, n_features) float32
+    y: torch.Tensor  # (N,) int64, labels remapped to 0..n_classes-1
+
+    def __len__(self) -> int:
+        return self.y.shape[0]
+
+    def to(self, device) -> "Split":
+        return Split(self.x.to(device), self.y.to(device))
+
+
+@dataclass
+class Splits:
+    train: Split
+    val: Split
+    test: Split
+    classes: tuple[int, ...]
+
+    @property
+    def n_features(self) -> int:
+        return self.train.x.shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+
+def default_root() -> Path:
+    """$MNISTBENCH_DATA, else a per-user cache (where torchvision downloads on a connected machine)."""
+    env = os.environ.get("MNISTBENCH_DATA")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mnistbench"
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Decode one IDX file (plain or .gz) into an array, checking magic number and length."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES or not 1 <= raw[3] <= 4:
+        raise DataError(f"{path} is not an IDX file (wrong magic number {raw[:4].hex() or 'empty'})")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is truncated: header cut short")
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    dtype = np.dtype(IDX_DTYPES[raw[2]])
+    expected = header + math.prod(shape) * dtype.itemsize
+    if len(raw) != expected:
+        kind = "truncated" if len(raw) < expected else "longer than its header says"
+        raise DataError(f"{path} is {kind}: {len(raw)} bytes, header implies {expected}")
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape)
+
+
+def _find(raw_dir: Path, name: str) -> Path | None:
+    for candidate in (raw_dir / name, raw_dir / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _download(dataset: str, root: Path) -> None:
+    try:
+        import torchvision.datasets as tv_datasets
+
+        cls = getattr(tv_datasets, TORCHVISION_CLASS[dataset])
+        for train in (True, False):
+            cls(str(root), train=train, download=True)
+    except Exception as exc:  # no network, no torchvision, a refused mirror: one message either way
+        raise DataError(f"download of {dataset} into {root} failed: {str(exc).splitlines()[0]}") from None
+
+
+def load_arrays(dataset: str = "mnist", root: Path | str | None = None, download: bool | None = None):
+    """Return {"train": (images uint8 N×28×28, labels int64 N), "test": (...)} as torch tensors.
+
+    Downloads (through torchvision) only into the default cache, or when download=True: a folder the
+    user named is read as it is, so a typo gives an error instead of a surprise download.
+    """
+    if dataset not in TORCHVISION_CLASS:
+        raise DataError(f"unknown dataset {dataset!r}; choose from {', '.join(TORCHVISION_CLASS)}")
+    explicit = root is not None or bool(os.environ.get("MNISTBENCH_DATA"))
+    root = Path(root).expanduser() if root is not None else default_root()
+    if explicit and not root.is_dir():
+        raise DataError(f"data folder {root} does not exist")
+    raw_dir = root / TORCHVISION_CLASS[dataset] / "raw"
+    names = FILES["train"] + FILES["test"]
+    if any(_find(raw_dir, n) is None for n in names):
+        if download if download is not None else not explicit:
+            _download(dataset, root)
+        missing = [n for n in names if _find(raw_dir, n) is None]
+        if missing:
+            raise DataError(
+                f"{dataset} files missing in {raw_dir}: expected {', '.join(names)} "
+                f"(plain or .gz); missing {', '.join(missing)}. Point --data-root or MNISTBENCH_DATA at a "
+                f"folder holding {TORCHVISION_CLASS[dataset]}/raw/"
+            )
+    out = {}
+    for part, (image_name, label_name) in FILES.items():
+        image_path, label_path = _find(raw_dir, image_name), _find(raw_dir, label_name)
+        images, labels = read_idx(image_path), read_idx(label_path)
+        if images.ndim != 3:
+            raise DataError(f"{image_path} holds a {images.ndim}-d array, expected N×rows×cols images")
+        if labels.ndim != 1:
+            raise DataError(f"{label_path} holds a {labels.ndim}-d array, expected N labels")
+        if images.shape[0] != labels.shape[0]:
+            raise DataError(
+                f"{image_path} has {images.shape[0]} images but {label_path} has {labels.shape[0]} labels"
+            )
+        if labels.size and (labels.min() < 0 or labels.max() > 9):
+            raise DataError(f"{label_path} has labels outside 0-9")
+        out[part] = (torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)))
+    return out
+
+
+def _select(images, labels, classes, standardize: bool) -> Split:
+    """Keep `classes`, flatten, scale to [0, 1] (and standardise for the MLP), remap labels to 0..k-1."""
+    lookup = torch.full((10,), -1, dtype=torch.int64)
+    lookup[list(classes)] = torch.arange(len(classes))
+    keep = lookup[labels] >= 0
+    x = images[keep].reshape(int(keep.sum()), -1).to(torch.float32).div_(255.0)
+    if standardize:
+        x.sub_(MLP_MEAN).div_(MLP_STD)
+    return Split(x, lookup[labels[keep]])
+
+
+def _stratified_three_way(y: torch.Tensor, seed: int):
+    """The notebook's split: train_test_split(test_size=0.4, stratify) then halves of the rest."""
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(y))
+    labels = y.numpy()
+    train, rest = train_test_split(index, test_size=0.4, stratify=labels, random_state=seed)
+    val, test = train_test_split(rest, test_size=0.5, stratify=labels[rest], random_state=seed)
+    return train, val, test
+
+
+def _random_two_way(n: int, seed: int):
+    """The notebook's MLP split: random_split(60000 -> 50000/10000), i.e. a sixth held out."""
+    n_val = round(n / 6)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
+    return perm[: n - n_val], perm[n - n_val :]
+
+
+def split(arrays: dict, cfg: RunConfig) -> Splits:
+    """Build train/val/test for cfg's family and protocol, on the CPU (move with Split.to)."""
+    classes = cfg.class_list
+    standardize = cfg.family in STANDARDIZED_FAMILIES
+    pool = _select(*arrays["train"], classes, standardize)
+    take = lambda idx: Split(pool.x[torch.as_tensor(idx)], pool.y[torch.as_tensor(idx)])  # noqa: E731
+    if cfg.protocol == "seed" and cfg.family in ("logistic", "softmax"):
+        train_idx, val_idx, test_idx = _stratified_three_way(pool.y, cfg.seed)
+        return Splits(take(train_idx), take(val_idx), take(test_idx), classes)
+    # the MLP (seed protocol) and every family under the official protocol test on t10k
+    train_idx, val_idx = _random_two_way(len(pool), cfg.seed)
+    test = _select(*arrays["test"], classes, standardize)
+    return Splits(take(train_idx), take(val_idx), test, classes)
+
+
+def load(cfg: RunConfig, root=None, device="cpu", arrays: dict | None = None) -> Splits:
+    """Splits for cfg on `device`. Pass `arrays` (from load_arrays) to reuse one decode across runs."""
+    arrays = arrays if arrays is not None else load_arrays(cfg.dataset, root)
+    splits = split(arrays, cfg)
+    if len(splits.train) == 0 or len(splits.val) == 0 or len(splits.test) == 0:
+        raise DataError(f"classes {list(cfg.class_list)} leave an empty split in {cfg.dataset}")
+    return Splits(splits.train.to(device), splits.val.to(device), splits.test.to(device), splits.classes)

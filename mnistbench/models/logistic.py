@@ -1,0 +1,94 @@
+"""Binary logistic regression (the notebook's first model): 784 pixels -> one logit.
+
+manual:   the notebook's code: sigmoid = 1/(1+e^-z), BCE on p clamped to [1e-15, 1-1e-15],
+          gradients by autograd, SGD written by hand.
+handgrad: the same math with the gradient written by hand (dL/dz = (p - y)/B): no autograd graph,
+          a handful of ops per step, which is what a dispatch-bound batch of 64 rewards.
+builtin:  nn.Linear + BCEWithLogitsLoss + optim.SGD, starting from the same zero weights.
+sklearn:  LogisticRegression(solver="liblinear", max_iter=100), as in the notebook.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .common import Builtin, Sklearn, TensorParams
+
+FAMILY = "logistic"
+EPS = 1e-15  # the notebook's clamp; in float32 1 - EPS rounds to 1.0, as it did in the notebook
+
+
+def bce(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The notebook's binary cross-entropy on probabilities p (B, 1) and 0/1 labels y (B,)."""
+    p = torch.clamp(p, EPS, 1 - EPS)
+    target = y.unsqueeze(1).to(p.dtype)
+    return -torch.mean(target * torch.log(p) + (1 - target) * torch.log(1 - p))
+
+
+class ManualLogistic(TensorParams):
+    def __init__(self, n_features: int, lr: float):
+        self.lr = lr
+        self.W = torch.zeros((n_features, 1), requires_grad=True)
+        self.b = torch.zeros(1, requires_grad=True)
+        self.params = {"W": self.W, "b": self.b}
+
+    def logits(self, x):
+        return x @ self.W + self.b
+
+    def loss(self, logits, y):
+        return bce(1 / (1 + torch.exp(-logits)), y)
+
+    def step(self, x, y):
+        z = self.logits(x)
+        loss = self.loss(z, y)
+        loss.backward()
+        with torch.no_grad():
+            self.W -= self.lr * self.W.grad
+            self.b -= self.lr * self.b.grad
+        self.W.grad.zero_()
+        self.b.grad.zero_()
+        return loss.detach(), z.detach()
+
+
+class HandgradLogistic(ManualLogistic):
+    def __init__(self, n_features: int, lr: float):
+        super().__init__(n_features, lr)
+        self.W.requires_grad_(False)
+        self.b.requires_grad_(False)
+
+    def step(self, x, y):
+        z = torch.addmm(self.b, x, self.W)
+        p = torch.sigmoid(z)
+        is_one = y.unsqueeze(1) == 1
+        # the notebook's clamped BCE: log of p for class 1, of 1 - p for class 0
+        p_clamped = p.clamp(EPS, 1 - EPS)
+        loss = -torch.log(torch.where(is_one, p_clamped, 1 - p_clamped)).mean()
+        grad_z = p - is_one.to(p.dtype)  # dL/dz times B; 1/B folds into the step size below
+        step_size = -self.lr / x.shape[0]
+        self.W.addmm_(x.t(), grad_z, alpha=step_size)
+        self.b.add_(grad_z.sum(0), alpha=step_size)
+        return loss, z
+
+
+def manual(cfg, n_features, n_classes, generator):
+    return ManualLogistic(n_features, cfg.lr)
+
+
+def handgrad(cfg, n_features, n_classes, generator):
+    return HandgradLogistic(n_features, cfg.lr)
+
+
+def builtin(cfg, n_features, n_classes, generator):
+    linear = nn.Linear(n_features, 1)
+    nn.init.zeros_(linear.weight)  # the manual model's start, so the two trajectories can be compared
+    nn.init.zeros_(linear.bias)
+    return Builtin(linear, nn.BCEWithLogitsLoss(), cfg.lr, binary=True)
+
+
+def sklearn(cfg, n_features, n_classes, generator):
+    from sklearn.linear_model import LogisticRegression
+
+    return Sklearn(LogisticRegression(solver="liblinear", max_iter=100, random_state=cfg.seed), binary=True)
+
+
+IMPLEMENTATIONS = {"manual": manual, "handgrad": handgrad, "builtin": builtin, "sklearn": sklearn}

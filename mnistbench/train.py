@@ -1,0 +1,224 @@
+"""The one training loop for every iterative implementation, evaluation, and run() tying them together.
+
+Inside an epoch nothing is read back to the host: each step's loss and logits are kept as device
+tensors in a list and reduced once after the epoch. The device is synchronised only at the edges of
+a timed region, so `train_seconds` is the time of the update steps (plus the epoch's shuffle).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from . import models
+from .config import ConfigError, RunConfig
+
+EVAL_BATCH = 8192  # evaluation is chunked only to bound memory; it does not change any metric
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda asked for, but no CUDA device is available")
+        return torch.device(name)
+    raise ConfigError(f"unknown device {name!r}; choose from cpu, cuda, auto")
+
+
+def sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def epoch_batches(x, y, batch_size: int, generator: torch.Generator, loader: str = "tensor"):
+    """Yield (x, y) batches of one shuffled epoch.
+
+    tensor:     one gather into a shuffled copy, then contiguous slices (views, no per-batch copies);
+    dataloader: the notebook's DataLoader(TensorDataset(...), shuffle=True), collating per batch.
+    Both draw the permutation from `generator` on the CPU, so batches do not depend on the device.
+    """
+    if loader == "dataloader":
+        dataset = TensorDataset(x, y)
+        yield from DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
+        return
+    perm = torch.randperm(len(y), generator=generator).to(x.device, non_blocking=True)
+    x_shuffled, y_shuffled = x[perm], y[perm]
+    for start in range(0, len(y), batch_size):
+        yield x_shuffled[start : start + batch_size], y_shuffled[start : start + batch_size]
+
+
+def train_epoch(model, x, y, batch_size, generator, loader="tensor"):
+    """One pass of updates. Returns device tensors (mean loss, correct count) and the sample count."""
+    losses, logits, labels, sizes = [], [], [], []
+    for xb, yb in epoch_batches(x, y, batch_size, generator, loader):
+        loss, out = model.step(xb, yb)
+        losses.append(loss)
+        logits.append(out)
+        labels.append(yb)
+        sizes.append(len(yb))
+    weights = torch.tensor(sizes, dtype=torch.float32, device=x.device)
+    mean_loss = (torch.stack(losses).float() * weights).sum() / weights.sum()
+    correct = (models.predictions(torch.cat(logits)) == torch.cat(labels)).sum()
+    return mean_loss, correct, sum(sizes)
+
+
+@torch.no_grad()
+def evaluate(model, split, with_predictions: bool = False) -> dict:
+    """Loss (the implementation's own), accuracy and optionally predictions on a split."""
+    chunks = [model.logits(split.x[i : i + EVAL_BATCH]) for i in range(0, len(split), EVAL_BATCH)]
+    logits = torch.cat(chunks)
+    preds = models.predictions(logits)
+    out = {
+        "loss": float(model.loss(logits, split.y)),
+        "acc": float((preds == split.y).float().mean()),
+    }
+    if with_predictions:
+        out["preds"] = preds
+    return out
+
+
+def fit(model, splits, cfg: RunConfig, on_epoch=None) -> dict:
+    """Train with per-epoch validation and optional early stopping; restore the best state if stopping.
+
+    Returns history (one dict per epoch), best_epoch, best_val_loss, best_val_acc, status
+    ("ok" | "diverged"), diverged_epoch, train_seconds, eval_seconds, samples_trained.
+    """
+    device = splits.train.x.device
+    generator = torch.Generator().manual_seed(cfg.seed)
+    history, best_state = [], None
+    best = {"epoch": 0, "val_loss": math.inf, "val_acc": 0.0}
+    status, diverged_epoch, since_best = "ok", None, 0
+    train_seconds = eval_seconds = 0.0
+    samples = 0
+    for epoch in range(1, cfg.epochs + 1):
+        sync(device)
+        started = time.perf_counter()
+        mean_loss, correct, n = train_epoch(model, splits.train.x, splits.train.y, cfg.batch_size,
+                                            generator, cfg.loader)
+        sync(device)
+        epoch_seconds = time.perf_counter() - started
+        train_seconds += epoch_seconds
+        samples += n
+
+        started = time.perf_counter()
+        val = evaluate(model, splits.val)
+        record = {
+            "epoch": epoch,
+            "train_loss": float(mean_loss),  # the epoch's one host read
+            "train_acc": int(correct) / n,
+            "val_loss": val["loss"],
+            "val_acc": val["acc"],
+            "train_seconds": epoch_seconds,
+            "train_samples_per_s": n / epoch_seconds if epoch_seconds > 0 else math.nan,
+        }
+        eval_seconds += time.perf_counter() - started
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+        if not (math.isfinite(record["train_loss"]) and math.isfinite(record["val_loss"])):
+            status, diverged_epoch = "diverged", epoch
+            break
+        if record["val_loss"] < best["val_loss"]:
+            best = {"epoch": epoch, "val_loss": record["val_loss"], "val_acc": record["val_acc"]}
+            since_best = 0
+            if cfg.patience is not None:
+                best_state = model.state_dict()
+        else:
+            since_best += 1
+            if cfg.patience is not None and since_best >= cfg.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return {
+        "history": history,
+        "best_epoch": best["epoch"],
+        "best_val_loss": best["val_loss"],
+        "best_val_acc": max((r["val_acc"] for r in history if math.isfinite(r["val_loss"])), default=0.0),
+        "status": status,
+        "diverged_epoch": diverged_epoch,
+        "train_seconds": train_seconds,
+        "eval_seconds": eval_seconds,
+        "samples_trained": samples,
+        "restored_best": best_state is not None,
+    }
+
+
+def fit_once(model, splits) -> dict:
+    """Train a non-iterative implementation (scikit-learn) and describe it like an iterative run."""
+    started = time.perf_counter()
+    n_iter, converged = model.fit(splits.train.x, splits.train.y)
+    train_seconds = time.perf_counter() - started
+    train, val = evaluate(model, splits.train), evaluate(model, splits.val)
+    record = {
+        "epoch": 1,
+        "train_loss": train["loss"],
+        "train_acc": train["acc"],
+        "val_loss": val["loss"],
+        "val_acc": val["acc"],
+        "train_seconds": train_seconds,
+        "train_samples_per_s": len(splits.train) / train_seconds,
+    }
+    return {
+        "history": [record],
+        "best_epoch": 1,
+        "best_val_loss": val["loss"],
+        "best_val_acc": val["acc"],
+        "status": "ok",
+        "diverged_epoch": None,
+        "train_seconds": train_seconds,
+        "eval_seconds": 0.0,
+        "samples_trained": len(splits.train),
+        "restored_best": False,
+        "solver_iterations": n_iter,
+        "solver_converged": converged,
+    }
+
+
+def warm_up(cfg, splits, device) -> None:
+    """Pay one-time costs (allocator, kernels, CUDA context) on a throwaway model before timing."""
+    model = models.build(cfg, splits.n_features, splits.n_classes, device)
+    if models.is_iterative(model):
+        xb, yb = splits.train.x[: cfg.batch_size], splits.train.y[: cfg.batch_size]
+        for _ in range(3):
+            model.step(xb, yb)
+        sync(device)
+
+
+def run(cfg: RunConfig, splits, on_epoch=None) -> dict:
+    """Train cfg's model on splits (already on the device) and return the measurements of the run."""
+    device = splits.train.x.device
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    warm_up(cfg, splits, device)
+    model = models.build(cfg, splits.n_features, splits.n_classes, device)
+    if models.is_iterative(model):
+        fitted = fit(model, splits, cfg, on_epoch)
+    else:
+        fitted = fit_once(model, splits)
+        if on_epoch is not None:
+            on_epoch(fitted["history"][0])
+    started = time.perf_counter()
+    test = evaluate(model, splits.test, with_predictions=True)
+    fitted["eval_seconds"] += time.perf_counter() - started
+    n_classes = splits.n_classes
+    truth, preds = splits.test.y.cpu(), test.pop("preds").cpu()
+    confusion = torch.bincount(truth * n_classes + preds, minlength=n_classes * n_classes)
+    confusion = confusion.reshape(n_classes, n_classes)
+    per_class = confusion.diagonal().double() / confusion.sum(1).clamp(min=1).double()
+    fitted.update(
+        test_loss=test["loss"],
+        test_acc=test["acc"],
+        confusion=confusion.tolist(),
+        per_class_acc={str(c): float(a) for c, a in zip(splits.classes, per_class)},
+        epochs_run=len(fitted["history"]) if models.is_iterative(model) else fitted["solver_iterations"],
+        train_samples_per_s=fitted["samples_trained"] / fitted["train_seconds"]
+        if fitted["train_seconds"] > 0 else math.nan,
+        split_sizes={"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
+    )
+    fitted["model"] = model  # for callers that want the trained weights; results.save drops it
+    return fitted
