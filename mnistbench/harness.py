@@ -66,23 +66,20 @@ def execute(configs, out, data_root=None, resume=False, on_run_start=None, on_ep
     finished stay on disk, the interrupted one is not recorded.
     """
     out = Path(out)
+    # every user mistake (device, data) surfaces before anything is written
+    devices = {cfg.device: train.resolve_device(cfg.device) for cfg in configs}
+    arrays = {name: data.load_arrays(name, data_root) for name in dict.fromkeys(c.dataset for c in configs)}
     check_writable(out)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
     try:
         done = results.ok_config_keys(out) if resume else set()
-        records, arrays, cached = [], {}, (None, None)
+        records, cached = [], (None, None)
         for index, cfg in enumerate(configs, 1):
-            if cfg.threads is not None:
-                import torch
-
-                torch.set_num_threads(cfg.threads)
             if results.config_key(cfg) in done:
                 if on_run_end is not None:
                     on_run_end(index, len(configs), cfg, None)
                 continue
-            device = train.resolve_device(cfg.device)
-            if cfg.dataset not in arrays:
-                arrays[cfg.dataset] = data.load_arrays(cfg.dataset, data_root)
+            device = devices[cfg.device]
             split_key = (cfg.dataset, cfg.family, cfg.protocol, cfg.seed, cfg.class_list, str(device))
             if cached[0] != split_key:
                 cached = (split_key, data.load(cfg, device=device, arrays=arrays[cfg.dataset]))

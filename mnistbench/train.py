@@ -16,6 +16,17 @@ from . import models
 from .config import ConfigError, RunConfig
 
 EVAL_BATCH = 8192  # evaluation is chunked only to bound memory; it does not change any metric
+# A run has diverged when a loss is NaN or infinite, or when its training loss is this many times the
+# loss of a uniform guess (ln C): then the weights have exploded, even if a clamp keeps the loss finite
+# (the notebook's losses clamp p, so an exploded manual model can report a large but finite loss).
+DIVERGENCE_FACTOR = 3.0
+
+
+def has_diverged(record: dict, n_classes: int) -> bool:
+    losses = (record["train_loss"], record["val_loss"])
+    if not all(math.isfinite(loss) for loss in losses):
+        return True
+    return record["train_loss"] > DIVERGENCE_FACTOR * math.log(n_classes)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -120,7 +131,7 @@ def fit(model, splits, cfg: RunConfig, on_epoch=None) -> dict:
         history.append(record)
         if on_epoch is not None:
             on_epoch(record)
-        if not (math.isfinite(record["train_loss"]) and math.isfinite(record["val_loss"])):
+        if has_diverged(record, splits.n_classes):
             status, diverged_epoch = "diverged", epoch
             break
         if record["val_loss"] < best["val_loss"]:
