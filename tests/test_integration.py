@@ -10,7 +10,7 @@ pytestmark = pytest.mark.mnist
 
 CASES = {  # family: (epochs, impls, minimum test accuracy after that many epochs)
     "logistic": (2, ("manual", "handgrad", "builtin", "sklearn"), 0.995),
-    "softmax": (2, ("manual", "handgrad", "builtin"), 0.88),
+    "softmax": (2, ("manual", "handgrad", "builtin"), 0.86),
     "mlp": (1, ("manual", "builtin"), 0.92),
 }
 
