@@ -19,7 +19,7 @@ from .config import FAMILIES, ConfigError, for_family, validate
 
 
 def expand(families, impls, **axes) -> list:
-    """Every valid (family, impl) pair crossed with every value of each axis (lr=[...], seed=[...]).
+    """Every valid (family, impl) pair crossed with every value of each list axis (lr=[...], seed=[...]).
 
     An axis value of None keeps the family's notebook default. Pairs that do not exist (mlp x sklearn)
     are skipped; an implementation that exists for none of the families is an error.
@@ -34,7 +34,8 @@ def expand(families, impls, **axes) -> list:
                 f"choose from {', '.join(sorted({i for f in families for i in models.impls_for(f)}))}"
             )
     names = list(axes)
-    values = [axes[name] if isinstance(axes[name], (list, tuple)) else [axes[name]] for name in names]
+    # a list is an axis of several values; anything else (a tuple such as classes=(0, 1)) is one value
+    values = [axes[name] if isinstance(axes[name], list) else [axes[name]] for name in names]
     configs = []
     for family, impl in itertools.product(families, impls):
         if (family, impl) not in models.REGISTRY:
