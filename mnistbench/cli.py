@@ -178,6 +178,52 @@ def cmd_sweep(args):
     return cmd_run(args, lists=True)
 
 
+def add_study_options(parser) -> None:
+    parser.add_argument("--seeds", type=int, default=3, help="repeat every point over seeds 0..N-1 (default 3)")
+    parser.add_argument("--out", type=Path, help="results folder (default results/)")
+    parser.add_argument("--data-root", type=Path, help="folder holding MNIST/raw/ (default $MNISTBENCH_DATA)")
+    parser.add_argument("--device", default="cpu", help=f"{', '.join(DEVICES)} (default cpu)")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--resume", action="store_true", help="skip points already finished in --out")
+    parser.add_argument("--epochs", type=int, help="cap every run at N epochs (quick tries; not the notebook's)")
+    parser.add_argument("--verbose", action="store_true", help="one line per epoch, not only per run")
+
+
+def cmd_study(args):
+    from . import study
+
+    configs = study.study_configs(seeds=args.seeds, epochs=args.epochs, device=args.device, threads=args.threads)
+    out = args.out or harness.default_out()
+    print(study.describe_plan(configs), flush=True)
+    started = time.perf_counter()
+    records = harness.execute(
+        configs, out, data_root=args.data_root, resume=args.resume,
+        on_run_start=print_run_start, on_epoch=print_epoch if args.verbose else None, on_run_end=print_run_end,
+    )
+    print(f"\nstudy: {len(records)} run(s) trained, {len(configs) - len(records)} already done "
+          f"({harness.elapsed_since(started)})")
+    write_report(out)
+    print(f"study total time: {harness.elapsed_since(started)}")
+    return 0
+
+
+def write_report(folder, extra_tables=()):
+    from . import report
+
+    written = report.build(folder, extra_tables=extra_tables)
+    for warning in written["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"report: {written['report']} ({len(written['tables'])} table(s), also as CSV; "
+          f"{len(written['plots'])} plots in {Path(folder) / 'plots'})")
+
+
+def cmd_report(args):
+    folder = args.folder or harness.default_out()
+    extra_tables = []  # more report.Table objects: wire `--benchmarks FILE.json` (cross-version table) here
+    write_report(folder, extra_tables)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="mnistbench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -187,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="a grid: --lr, --batch-size, --seed (comma lists) and --hidden (several)")
     add_run_options(sweep, lists=True)
     sweep.set_defaults(handler=cmd_sweep)
+    study = sub.add_parser("study", help="the notebook's whole study (all models, MLP lr and batch sweeps, seeds)")
+    add_study_options(study)
+    study.set_defaults(handler=cmd_study)
+    report = sub.add_parser("report", help="tables (Markdown, CSV) and plots from a results folder's run files")
+    report.add_argument("folder", nargs="?", type=Path, help="results folder (default results/)")
+    report.set_defaults(handler=cmd_report)
     return parser
 
 

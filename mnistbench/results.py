@@ -154,7 +154,7 @@ def to_frame(source):
         row.update({k: v for k, v in rec["config"].items() if k != "tags"})
         row["tags"] = rec["config"].get("tags") or {}
         row.update({f"env_{k}": v for k, v in (rec.get("env") or {}).items()})
-        for key in ("history", "per_class_acc", "confusion"):
+        for key in ("history", "per_class_acc", "confusion", "split_sizes"):
             row[key] = rec.get(key)
         rows.append(row)
     return pd.DataFrame(rows)

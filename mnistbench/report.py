@@ -1,0 +1,225 @@
+"""The report of a results folder, made only from its saved run files (and throughput.csv if present).
+
+build(folder) writes folder/report.md, each table as folder/<table>.csv and folder/plots/*.png.
+The tables come from tables.py as numeric DataFrames; the Markdown renders each `x_mean` / `x_std`
+pair as "mean ± std".
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from . import plots, results, study
+from . import tables as tb
+
+THROUGHPUT_CSV = "throughput.csv"  # written by the throughput benchmark (family, impl, device, batch_size, ...)
+THROUGHPUT_COLUMNS = ("family", "impl", "batch_size", "train_samples_per_s")
+
+
+HEADERS = {"train_samples_per_s": "train samples/s", "epochs_run": "epochs run", "noise_2sigma": "noise (2σ)",
+           "this": "this study", "lr": "learning rate", "batch_size": "batch size", "n": "n (ok)"}
+
+
+@dataclass
+class Table:
+    name: str  # file stem of its CSV
+    title: str
+    frame: pd.DataFrame
+    machine: str = ""  # the machine and torch version the numbers came from
+    note: str = ""
+    na_text: str = "—"
+
+
+def read_throughput(folder: Path):
+    """throughput.csv from the benchmark, or None; a malformed one is a warning, not a failure."""
+    path = Path(folder) / THROUGHPUT_CSV
+    if not path.is_file():
+        return None, []
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        return None, [f"skipping {path}: {exc}"]
+    missing = [c for c in THROUGHPUT_COLUMNS if c not in table]
+    if missing:
+        return None, [f"skipping {path}: missing columns {', '.join(missing)}"]
+    return table, []
+
+
+def bench_machine_line(table) -> str:
+    columns = [c for c in ("device_name", "device", "threads", "torch") if c in table]
+    if not columns:
+        return ""
+    combos = table[columns].astype(str).drop_duplicates().itertuples(index=False)
+    return "Measured on " + "; ".join(", ".join(f"{c} {v}" for c, v in zip(columns, combo)) for combo in combos) + "."
+
+
+def make_tables(frame, bench=None) -> list[Table]:
+    defaults = tb.at_defaults(frame)
+    machine = tb.machine_line(defaults)
+    tables = [
+        Table("summary", "Summary: each implementation at the notebook's settings",
+              tb.summary_table(defaults), machine,
+              "Test accuracy, best validation accuracy, epochs, training seconds and training samples/s: "
+              "mean ± std over seeds (n = ok runs). sklearn's epochs are its solver's iterations."),
+        Table("twins", "Manual implementations against their twins", tb.twins_table(defaults), machine,
+              "Difference (impl − twin) paired by seed, i.e. on the same split; time ratio = impl / twin."),
+        Table("notebook", "Notebook comparison", study.notebook_comparison(frame), machine,
+              "The notebook's printed figures (one unseeded run each) next to this study's mean. 'within "
+              "noise': |difference| ≤ 2σ, σ² = p(1−p)/n_eval + the seeds' variance. " + study.NOTEBOOK_BEST_LR),
+        Table("per_class", "Per-class test accuracy, manual vs builtin", tb.per_class_table(defaults), machine,
+              "Mean over seeds; the difference columns are signed (the notebook printed |difference|)."),
+    ]
+    for axis, title in (("lr", "Learning-rate sweep"), ("batch_size", "Batch-size sweep")):
+        table = tb.sweep_table(frame, axis)
+        tables.append(Table(f"{axis}_sweep", title, table, tb.machine_line(tb.sweep_rows(frame, axis)),
+                            "Metrics over ok runs; epochs run = epochs until early stopping. "
+                            + tb.best_of_sweep(table, axis)))
+    tables.append(Table("time_to_accuracy", "Time to accuracy", tb.time_to_accuracy_table(defaults), machine,
+                        "Training seconds (update steps only, summed over epochs) until validation accuracy "
+                        "first reaches the target; mean over the runs that reached it.", na_text="not reached"))
+    tables.append(Table("throughput_runs", "Throughput vs batch size (from the sweep's runs)",
+                        tb.throughput_from_runs(frame), tb.machine_line(tb.sweep_rows(frame, "batch_size"))))
+    if bench is not None:
+        tables.append(Table("throughput_bench", f"Throughput vs batch size (from {THROUGHPUT_CSV})", bench,
+                            bench_machine_line(bench)))
+    not_ok = frame[frame.status != "ok"]
+    tables.append(Table("runs_not_ok", "Runs that did not finish ok", tb.not_ok_table(frame),
+                        tb.machine_line(not_ok), "Diverged: at the epoch shown the loss turned NaN or infinite, or blew up "
+                        "(train.has_diverged); failed: the run raised an error."))
+    return [table for table in tables if not table.frame.empty and (table.name != "notebook" or len(frame))]
+
+
+def make_plots(frame, bench, plot_dir: Path) -> list[tuple[str, Path]]:
+    """(title, path) of every picture the data allows."""
+    defaults = tb.at_defaults(frame)
+    ok = defaults[defaults.status == "ok"]
+    jobs = []
+    for family in ok.family.unique():
+        mine = ok[ok.family == family]
+        jobs += [(f"{family}: loss and accuracy curves", plots.plot_curves, mine, f"curves_{family}.png"),
+                 (f"{family}: confusion matrices", plots.plot_confusion, mine, f"confusion_{family}.png")]
+    if len(ok):
+        jobs += [("Train / validation / test accuracy", plots.plot_accuracy_bars, ok, "accuracy_bars.png"),
+                 ("Per-class test accuracy", plots.plot_per_class, ok, "per_class.png")]
+    for axis, plot in (("lr", plots.plot_lr_curves), ("batch_size", plots.plot_batch_curves)):
+        rows = tb.sweep_rows(frame, axis)
+        rows = rows[rows.status != "failed"]
+        for family in rows.family.unique():
+            label = "learning rate" if axis == "lr" else "batch size"
+            jobs.append((f"{family}: {label} sweep, loss curves", plot, rows[rows.family == family],
+                         f"{axis}_curves_{family}.png"))
+    throughput = tb.sweep_rows(frame, "batch_size")
+    throughput = throughput[throughput.status == "ok"]
+    if len(throughput):
+        jobs.append(("Throughput vs batch size (sweep runs)", plots.plot_throughput, throughput,
+                     "throughput_runs.png"))
+    if bench is not None and len(bench):
+        jobs.append((f"Throughput vs batch size ({THROUGHPUT_CSV})", plots.plot_throughput, bench,
+                     "throughput_bench.png"))
+    if len(ok):
+        jobs.append(("Validation accuracy vs training seconds",
+                     lambda f, p: plots.plot_val_acc_vs_seconds(f, p, tb.TARGETS), ok, "val_acc_vs_seconds.png"))
+    return [(title, plot(rows, plot_dir / name)) for title, plot, rows, name in jobs]
+
+
+# ---------------------------------------------------------------- Markdown
+def _format(name: str, value) -> str:
+    if isinstance(value, str):
+        return value
+    if name == "lr" or name.endswith("_lr"):
+        return f"{value:g}"
+    if "samples_per_s" in name:
+        return f"{value:,.0f}"
+    if "ratio" in name:
+        return f"{value:.2f}×"
+    if "seconds" in name:
+        return f"{value:.2f}"
+    if "difference" in name or "_minus_" in name:
+        return f"{value:+.4f}"
+    if any(word in name for word in ("acc", "loss", "noise", "notebook", "this")):
+        return f"{value:.4f}"
+    if name == "diverged_epoch":
+        return str(int(value))
+    if "epoch" in name:
+        return f"{value:.1f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def to_markdown(frame: pd.DataFrame, na_text: str = "—") -> str:
+    """A Markdown table; x_mean / x_std column pairs become one 'mean ± std' column named x."""
+    names, columns = list(frame.columns), []
+    for name in names:
+        base = name[: -len("_mean")] if name.endswith("_mean") else None
+        if name.endswith("_std") and f"{name[:-4]}_mean" in names:
+            continue
+        if base is None:
+            cells = [na_text if _missing(v) else _format(name, v) for v in frame[name]]
+        else:
+            stds = frame[f"{base}_std"] if f"{base}_std" in frame else [math.nan] * len(frame)
+            cells = [na_text if _missing(m) else _format(base, m) + ("" if _missing(s) else f" ± {_spread(base, s)}")
+                     for m, s in zip(frame[name], stds)]
+        columns.append((HEADERS.get(base or name, (base or name).replace("_", " ")), cells))
+    header = "| " + " | ".join(title for title, _ in columns) + " |"
+    rule = "| " + " | ".join("---" for _ in columns) + " |"
+    rows = ["| " + " | ".join(str(cells[i]).replace("|", "\\|") for _, cells in columns) + " |"
+            for i in range(len(frame))]
+    return "\n".join([header, rule, *rows])
+
+
+def _spread(name: str, value) -> str:
+    return _format(name, value).lstrip("+").rstrip("×")
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def render(tables, plot_files, folder: Path, n_runs: int, skipped: list[str]) -> str:
+    lines = ["# mnistbench report", "",
+             (f"Made by `mnistbench report` from the {n_runs} run files in `runs/` only; every table is "
+              "also a CSV next to this file and every picture is in `plots/`.")]
+    if skipped:
+        lines.append(f"Skipped as unreadable: {', '.join(skipped)}.")
+    for table in tables:
+        lines += ["", f"## {table.title}", ""]
+        lines += [text for text in (table.machine, table.note) if text]
+        lines += ["", to_markdown(table.frame, table.na_text), "", f"CSV: [{table.name}.csv]({table.name}.csv)"]
+    if plot_files:
+        lines += ["", "## Plots", ""]
+        for title, path in plot_files:
+            lines += [f"### {title}", "", f"![{title}]({path.relative_to(folder).as_posix()})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def build(folder, extra_tables=()) -> dict:
+    """Write folder/report.md, folder/<table>.csv and folder/plots/*.png from the saved runs.
+
+    extra_tables: more Table objects to append (e.g. a cross-version benchmark table).
+    Returns {"report": path, "tables": [csv paths], "plots": [png paths], "warnings": [text]}.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise results.ResultError(f"results folder {folder} does not exist")
+    records = results.load_runs(folder)  # warns on stderr, naming each unreadable file
+    runs_dir = folder / "runs" if (folder / "runs").is_dir() else folder
+    loaded = {f"{r['run_id']}.json" for r in records}
+    skipped = sorted(p.name for p in runs_dir.glob("*.json") if p.name not in loaded)
+    bench, warnings = read_throughput(folder)
+    if not records and bench is None:
+        raise results.ResultError(f"no run results in {runs_dir}")
+    frame = tb.prepare(results.to_frame(records)) if records else tb.prepare(pd.DataFrame(
+        columns=["family", "impl", "status", "lr", "batch_size", "seed", "history"]))
+    tables = make_tables(frame, bench) + list(extra_tables)
+    plot_files = make_plots(frame, bench, folder / "plots")
+    csvs = []
+    for table in tables:
+        csvs.append(folder / f"{table.name}.csv")
+        results.atomic_write_text(csvs[-1], table.frame.to_csv(index=False))
+    report = folder / "report.md"
+    results.atomic_write_text(report, render(tables, plot_files, folder, len(records), skipped))
+    return {"report": report, "tables": csvs, "plots": [path for _, path in plot_files], "warnings": warnings}
