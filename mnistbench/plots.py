@@ -195,8 +195,16 @@ def _sweep_curves(frame, path, axis: str, label: str) -> Path:
         ax = axes[0, col]
         for position, impl in enumerate(_impls(frame)):
             points, lw = curves[(curves.impl == impl) & (curves[axis] == value)], _width(position)
-            ax.plot(points.epoch, points.train_loss, color=colour(impl), lw=lw, label=f"{impl} train")
-            ax.plot(points.epoch, points.val_loss, color=colour(impl), lw=lw, ls="--", label=f"{impl} val")
+            # markers, so that a run that diverged after one epoch still shows its one point
+            ax.plot(points.epoch, points.train_loss, color=colour(impl), lw=lw, marker="o", ms=3,
+                    label=f"{impl} train")
+            ax.plot(points.epoch, points.val_loss, color=colour(impl), lw=lw, ls="--", marker="o", ms=3,
+                    label=f"{impl} val")
+        diverged = frame[(frame[axis] == value) & (frame.status == "diverged")]
+        if len(diverged):
+            notes = [f"{r.impl}: diverged at epoch {int(r.diverged_epoch)}" for r in diverged.itertuples()
+                     if pd.notna(r.diverged_epoch)]
+            ax.text(0.03, 0.5, "\n".join(dict.fromkeys(notes)), transform=ax.transAxes, fontsize=8, color="#d62728")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(title=f"{family}, {label} {value:g}", xlabel="epoch", ylabel="loss")
         ax.legend(fontsize=7)
