@@ -163,9 +163,12 @@ def cmd_run(args, lists=False):
     configs = configs_from(args, lists=lists)
     out = args.out or harness.default_out()
     started = time.perf_counter()
+    on_run_start, on_run_end = print_run_start, print_run_end
+    if getattr(args, "profile", False):
+        on_run_start, on_run_end = profiling_hooks(args, out, on_run_start, on_run_end)
     records = harness.execute(
         configs, out, data_root=args.data_root, resume=args.resume,
-        on_run_start=print_run_start, on_epoch=None if args.quiet else print_epoch, on_run_end=print_run_end,
+        on_run_start=on_run_start, on_epoch=None if args.quiet else print_epoch, on_run_end=on_run_end,
     )
     if records:
         print()
@@ -224,11 +227,68 @@ def cmd_report(args):
     return 0
 
 
+def add_profile_options(parser) -> None:
+    add_run_options(parser, lists=False)
+    parser.add_argument("--wait", type=int, default=1, help="steps run before the profiler records (default 1)")
+    parser.add_argument("--warmup", type=int, default=2, help="steps recorded then discarded (default 2)")
+    parser.add_argument("--active", type=int, default=5, help="steps recorded and kept (default 5)")
+    parser.add_argument("--with-stack", action="store_true", help="record Python stacks (bigger, slower traces)")
+
+
+def print_profile_skip(cfg):
+    print(f"{describe(cfg)}: not profiled (scikit-learn trains in one call torch.profiler cannot look inside)")
+
+
+def cmd_profile(args):
+    from . import profiling
+
+    configs = configs_from(args, lists=False)
+    out = args.out or harness.default_out()
+    steps = profiling.ProfileSteps(args.wait, args.warmup, args.active).check()
+
+    def show(done):
+        print(f"{describe(done['cfg'])}: {steps.active} steps profiled; trace in {done['folder']}\n")
+        print(done["top_ops"] + "\n", flush=True)
+
+    profiled = profiling.profile_configs(configs, out, args.data_root, steps, args.with_stack,
+                                         on_profile=show, on_skip=print_profile_skip)
+    if not profiled:
+        raise ConfigError("nothing to profile: only step-wise implementations (not sklearn) can be profiled")
+    print(f"{len(profiled)} profile(s); open them with: tensorboard --logdir {Path(out) / 'profiles'}")
+    return 0
+
+
+def profiling_hooks(args, out, on_run_start, on_run_end):
+    """`run --profile`: before each timed run, profile a few steps of a model of its own (so the run's
+    timings are untouched), then name the profile folder after the run's id."""
+    from . import profiling
+
+    arrays, pending = {}, {}
+
+    def start(index, total, cfg):
+        on_run_start(index, total, cfg)
+        done = profiling.profile_configs([cfg], out, args.data_root, arrays=arrays,
+                                         on_skip=lambda c: print("    profile: skipped (scikit-learn)"))
+        if done:
+            pending[index] = done[0]["folder"]
+
+    def end(index, total, cfg, record):
+        on_run_end(index, total, cfg, record)
+        folder = pending.pop(index, None)
+        if folder is not None and record is not None:
+            folder = profiling.adopt_run_id(folder, out, record["run_id"])
+            print(f"    profile: {folder} (top operators in top_ops.md)", flush=True)
+
+    return start, end
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="mnistbench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     run = sub.add_parser("run", help="train every (family, impl) pair at one setting and save the results")
     add_run_options(run, lists=False)
+    run.add_argument("--profile", action="store_true",
+                     help="also profile a few steps of each run into <out>/profiles/<run_id>/ (untimed)")
     run.set_defaults(handler=cmd_run)
     sweep = sub.add_parser("sweep", help="a grid: --lr, --batch-size, --seed (comma lists) and --hidden (several)")
     add_run_options(sweep, lists=True)
@@ -239,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="tables (Markdown, CSV) and plots from a results folder's run files")
     report.add_argument("folder", nargs="?", type=Path, help="results folder (default results/)")
     report.set_defaults(handler=cmd_report)
+    profile = sub.add_parser("profile", help="torch.profiler traces (TensorBoard) and top operators of a few steps")
+    add_profile_options(profile)
+    profile.set_defaults(handler=cmd_profile)
     return parser
 
 
