@@ -71,7 +71,7 @@ def profile_steps(cfg: RunConfig, splits, folder: Path, steps: ProfileSteps = Pr
     activities = [ProfilerActivity.CPU]
     if device.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
-    batches = _batches(splits.train, cfg.batch_size, steps.total, cfg.seed)
+    batches = _batches(splits.train, cfg.batch_size, steps.total, cfg.seed, cfg.loader)
     worker = f"{cfg.family}-{cfg.impl}-{device.type}"
     with profile(
         activities=activities,
@@ -93,12 +93,15 @@ def profile_steps(cfg: RunConfig, splits, folder: Path, steps: ProfileSteps = Pr
     return {"folder": folder, "trace_files": traces, "top_ops": table, "steps": steps}
 
 
-def _batches(split, batch_size: int, count: int, seed: int):
-    """`count` training batches in the loop's own order, starting a new epoch if the set runs out."""
+def _batches(split, batch_size: int, count: int, seed: int, loader: str = "tensor"):
+    """`count` training batches in the loop's own order, starting a new epoch if the set runs out.
+
+    They are made before profiling starts, so the trace shows the steps, not the batching.
+    """
     generator = torch.Generator().manual_seed(seed)
     out = []
     while len(out) < count:
-        for batch in train.epoch_batches(split.x, split.y, batch_size, generator):
+        for batch in train.epoch_batches(split.x, split.y, batch_size, generator, loader):
             out.append(batch)
             if len(out) == count:
                 break

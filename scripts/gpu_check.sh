@@ -13,13 +13,14 @@
 # 5. the throughput table (samples/s against batch size, CUDA and CPU) and the benchmark table.
 # Every step runs even if one before it failed; the summary at the end names the failures (exit 1).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 OUT="${OUT:-./gpu-out}"
 mkdir -p "$OUT" && OUT="$(cd "$OUT" && pwd)"
 exec > >(tee "$OUT/gpu_check.log") 2>&1
 VENV="${GPU_VENV:-.gpu-venv}"
 if [ -z "${MNISTBENCH_DATA:-}" ] && [ -d ../shared/data ]; then
-  export MNISTBENCH_DATA="$(cd ../shared/data && pwd)"
+  MNISTBENCH_DATA="$(cd ../shared/data && pwd)"
+  export MNISTBENCH_DATA
 fi
 export MPLBACKEND=Agg
 failed=()
