@@ -227,6 +227,115 @@ def cmd_report(args):
     return 0
 
 
+def add_speed_options(parser, throughput: bool) -> None:
+    """Options of `speed` (one batch size, the three loops) and `throughput` (samples/s per batch size)."""
+    parser.add_argument("--family", type=comma_list(str, "--family"), default=list(FAMILIES),
+                        help=f"comma list of {', '.join(FAMILIES)} (default: all)")
+    parser.add_argument("--impl", type=comma_list(str, "--impl"), default=None,
+                        help="comma list of iterative implementations (default: every one; sklearn has no epochs)")
+    if throughput:
+        parser.add_argument("--batch-size", type=comma_list(int, "--batch-size"), default=None,
+                            help="comma list of batch sizes (default 16,32,...,4096)")
+        parser.add_argument("--samples", type=int, default=16384,
+                            help="training samples timed per point, at most the training split (default 16384)")
+        parser.add_argument("--device", type=comma_list(str, "--device"), default=None,
+                            help="comma list of devices (default: cpu, and cuda when available)")
+    else:
+        parser.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+        parser.add_argument("--notebook-batches", type=int, default=None,
+                            help="time the notebook's loop over its first N batches and scale to an epoch "
+                                 "(default: whole epochs, but 200 batches for the MLP's ~12 s epoch; 0: whole)")
+        parser.add_argument("--device", default="cpu", help=f"{', '.join(DEVICES)} (default cpu)")
+    parser.add_argument("--repeats", type=int, default=3 if throughput else 5,
+                        help=f"timings per point; the median is quoted (default {3 if throughput else 5})")
+    parser.add_argument("--hidden", type=hidden_sizes, default=(512, 128), help="MLP hidden sizes (default 512,128)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split, weights and shuffles (default 0)")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--data-root", type=Path, help="folder holding MNIST/raw/ (default $MNISTBENCH_DATA)")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the CSV (default results/)")
+
+
+def warn_if_busy():
+    from . import speed
+
+    warning = speed.busy_warning()
+    if warning:
+        print(warning, file=sys.stderr)
+
+
+def cmd_speed(args):
+    import torch
+
+    from . import speed
+
+    speed.set_threads(args.threads)
+    out = speed.prepare_out(args.out or harness.default_out())
+    started = time.perf_counter()
+
+    def on_start():  # the options and data are checked: a user mistake never gets here
+        print(f"speed: batch {args.batch_size}, at least {args.repeats} repeats, device {args.device}, "
+              f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
+              f"load average {speed.load_average()}", flush=True)
+        warn_if_busy()
+
+    rows = speed.speed(
+        args.family, args.impl, batch_size=args.batch_size, repeats=args.repeats,
+        notebook_batches=args.notebook_batches, device=args.device, seed=args.seed, hidden=args.hidden,
+        data_root=args.data_root,
+        on_start=on_start,
+        on_row=lambda r: print(f"  {r['family']}/{r['impl']}: mnistbench {r['mnistbench_s']:.3f} s, "
+                               f"notebook {r['notebook_s']:.3f} s", flush=True),
+    )
+    print()
+    print(speed.speed_table(rows))
+    print("\nepoch seconds: median (min-max) of the repeats, interleaved; nb/mb = notebook / mnistbench, "
+          "mb/bare = mnistbench / bare loop, mb/floor = mnistbench / matmul floor")
+    for row in rows:
+        if row["notebook_batches_timed"] < row["epoch_batches"]:
+            print(f"{row['family']}/{row['impl']}: notebook epoch scaled from its first "
+                  f"{row['notebook_batches_timed']} of {row['epoch_batches']} batches")
+    for row in rows:
+        if row.get("floor_s"):
+            print(f"{row['family']}/{row['impl']}: floor = {row['epoch_gflop']:.3g} GFLOP / "
+                  f"{row['matmul_gflops']:.3g} GFLOP/s (torch.mm on the step's shapes; a {speed.PEAK_SIZE}^2 "
+                  f"sgemm reaches {row['peak_gflops']:.1f} GFLOP/s)")
+            break
+    checks = speed.check_targets(rows)
+    if checks and args.batch_size == 64 and args.device == "cpu":
+        print("\nissue 5's targets (batch 64, this CPU):")
+        for what, value, bound, met in checks:
+            print(f"  {'met   ' if met else 'MISSED'} {what} = {value:.2f} (target {bound})")
+    path = speed.write_csv(rows, out / "speed.csv", speed.SPEED_COLUMNS)
+    print(f"\nsaved {path} ({harness.elapsed_since(started)}; load average now {speed.load_average()})")
+    return 0
+
+
+def cmd_throughput(args):
+    import torch
+
+    from . import speed, throughput
+
+    speed.set_threads(args.threads)
+    out = speed.prepare_out(args.out or harness.default_out())
+    devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    started = time.perf_counter()
+    rows = throughput.throughput(
+        args.family, args.impl, batch_sizes=args.batch_size, samples=args.samples, repeats=args.repeats,
+        devices=devices, seed=args.seed, hidden=args.hidden, data_root=args.data_root,
+        on_start=warn_if_busy,
+        on_row=lambda r: print(f"  {r['family']}/{r['impl']} {r['device']} batch {r['batch_size']}: "
+                               f"{r['train_samples_per_s']:,.0f} samples/s", flush=True),
+    )
+    print()
+    print(throughput.throughput_table(rows))
+    print(f"\ntraining samples/s of mnistbench's loop: median of at least {args.repeats} timings (more for "
+          f"points under {throughput.MIN_POINT_SECONDS} s) of up to {args.samples} samples per point, "
+          f"{rows[0]['threads'] if rows else '-'} threads")
+    path = speed.write_csv(rows, out / "throughput.csv", throughput.THROUGHPUT_COLUMNS)
+    print(f"saved {path} ({harness.elapsed_since(started)})")
+    return 0
+
+
 def add_profile_options(parser) -> None:
     add_run_options(parser, lists=False)
     parser.add_argument("--wait", type=int, default=1, help="steps run before the profiler records (default 1)")
@@ -299,6 +408,13 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="tables (Markdown, CSV) and plots from a results folder's run files")
     report.add_argument("folder", nargs="?", type=Path, help="results folder (default results/)")
     report.set_defaults(handler=cmd_report)
+    speed = sub.add_parser("speed", help="epoch seconds: the notebook's loop vs mnistbench's vs a bare loop, "
+                                         "and the MLP's matmul floor")
+    add_speed_options(speed, throughput=False)
+    speed.set_defaults(handler=cmd_speed)
+    sweep_batch = sub.add_parser("throughput", help="training samples/s against batch size, every implementation")
+    add_speed_options(sweep_batch, throughput=True)
+    sweep_batch.set_defaults(handler=cmd_throughput)
     profile = sub.add_parser("profile", help="torch.profiler traces (TensorBoard) and top operators of a few steps")
     add_profile_options(profile)
     profile.set_defaults(handler=cmd_profile)

@@ -46,10 +46,17 @@ def sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def epoch_batches(x, y, batch_size: int, generator: torch.Generator, loader: str = "tensor"):
+def shuffle_buffers(x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """Room for one shuffled copy of (x, y), allocated once per training and reused every epoch: a fresh
+    copy of a 100+ MB training set each epoch costs more in page faults than the gather itself."""
+    return torch.empty_like(x), torch.empty_like(y)
+
+
+def epoch_batches(x, y, batch_size: int, generator: torch.Generator, loader: str = "tensor", buffers=None):
     """Yield (x, y) batches of one shuffled epoch.
 
-    tensor:     one gather into a shuffled copy, then contiguous slices (views, no per-batch copies);
+    tensor:     one gather into a shuffled copy (into `buffers` from shuffle_buffers when given), then
+                contiguous slices (views, no per-batch copies);
     dataloader: the notebook's DataLoader(TensorDataset(...), shuffle=True), collating per batch.
     Both draw the permutation from `generator` on the CPU, so batches do not depend on the device.
     """
@@ -58,15 +65,19 @@ def epoch_batches(x, y, batch_size: int, generator: torch.Generator, loader: str
         yield from DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
         return
     perm = torch.randperm(len(y), generator=generator).to(x.device, non_blocking=True)
-    x_shuffled, y_shuffled = x[perm], y[perm]
+    x_out, y_out = buffers if buffers is not None else (None, None)
+    x_shuffled = torch.index_select(x, 0, perm, out=x_out)
+    y_shuffled = torch.index_select(y, 0, perm, out=y_out)
     for start in range(0, len(y), batch_size):
         yield x_shuffled[start : start + batch_size], y_shuffled[start : start + batch_size]
 
 
-def train_epoch(model, x, y, batch_size, generator, loader="tensor"):
-    """One pass of updates. Returns device tensors (mean loss, correct count) and the sample count."""
+def train_epoch(model, x, y, batch_size, generator, loader="tensor", buffers=None):
+    """One pass of updates. Returns device tensors (mean loss, correct count) and the sample count.
+    The batches are views of `buffers` (if given), which the next epoch overwrites: all of this epoch's
+    uses of them are queued before this function returns."""
     losses, logits, labels, sizes = [], [], [], []
-    for xb, yb in epoch_batches(x, y, batch_size, generator, loader):
+    for xb, yb in epoch_batches(x, y, batch_size, generator, loader, buffers):
         loss, out = model.step(xb, yb)
         losses.append(loss)
         logits.append(out)
@@ -106,11 +117,12 @@ def fit(model, splits, cfg: RunConfig, on_epoch=None) -> dict:
     status, diverged_epoch, since_best = "ok", None, 0
     train_seconds = eval_seconds = 0.0
     samples = 0
+    buffers = shuffle_buffers(splits.train.x, splits.train.y) if cfg.loader == "tensor" else None
     for epoch in range(1, cfg.epochs + 1):
         sync(device)
         started = time.perf_counter()
         mean_loss, correct, n = train_epoch(model, splits.train.x, splits.train.y, cfg.batch_size,
-                                            generator, cfg.loader)
+                                            generator, cfg.loader, buffers)
         sync(device)
         epoch_seconds = time.perf_counter() - started
         train_seconds += epoch_seconds

@@ -1,0 +1,300 @@
+"""The speed machinery on tiny data: the notebook's loops run and do the same math as mnistbench's models,
+`speed` and `throughput` produce their tables and CSV files, the floor arithmetic is right. No timing
+assertions here: the speed claims live in `mnistbench speed` and bench/test_speed_ratios.py."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+
+import pytest
+import torch
+
+from mnistbench import cli, data, models, notebook_loops, speed, throughput, train
+from mnistbench.config import for_family
+
+TOL = 1e-5
+
+
+@pytest.fixture
+def quick(monkeypatch):
+    """Measure as little as possible: one round per family, a short matmul timing."""
+    monkeypatch.setattr(speed, "MIN_FAMILY_SECONDS", 0.0)
+    monkeypatch.setattr(speed, "MATMUL_SECONDS", 0.005)
+    monkeypatch.setattr(speed, "PEAK_SIZE", 64)
+    monkeypatch.setattr(throughput, "MIN_POINT_SECONDS", 0.0)
+
+
+def read_csv(path):
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        return reader.fieldnames, list(reader)
+
+
+def batches(n_classes, steps=20, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return [
+        (
+            torch.rand(64, 784, generator=gen) * (torch.rand(64, 784, generator=gen) < 0.2),
+            torch.randint(0, n_classes, (64,), generator=gen),
+        )
+        for _ in range(steps)
+    ]
+
+
+@pytest.mark.parametrize("family", ["logistic", "softmax"])
+def test_notebook_linear_step_does_the_same_math_as_manual(family):
+    n_classes = 2 if family == "logistic" else 10
+    data_ = batches(n_classes)
+    x_all = torch.cat([x for x, _ in data_])
+    y_all = torch.cat([y for _, y in data_])
+    step, _ = notebook_loops.linear(family, "manual", x_all, y_all, n_classes, 0.1, 64, 0, "cpu")
+    model = models.build(for_family(family, "manual", lr=0.1), 784, n_classes)
+    tally = notebook_loops.Tally()
+    for x, y in data_:
+        step(x, y, tally)
+        model.step(x, y)
+    assert float(model.W.detach().abs().max()) > 1e-2, "the steps must move the weights away from zero"
+    torch.testing.assert_close(step.params["W"].detach(), model.W.detach(), atol=TOL, rtol=0)
+    torch.testing.assert_close(step.params["b"].detach(), model.b.detach(), atol=TOL, rtol=0)
+    assert tally.total == 20 * 64 and math.isfinite(tally.loss_sum) and 0 <= tally.correct <= tally.total
+
+
+def test_notebook_mlp_backward_does_the_same_math_as_manual():
+    sizes = [784, 32, 16, 10]
+    model = models.build(for_family("mlp", "manual", hidden=(32, 16)), 784, 10)
+    notebook = notebook_loops.ManualFeedForward(sizes)
+    with torch.no_grad():
+        for layer, (weight, bias) in zip(notebook.layers, model.layers):
+            layer.weight.copy_(weight)
+            layer.bias.copy_(bias)
+    for x, y in batches(10, steps=5):
+        notebook.forward(x)
+        notebook_loss = notebook.manual_backward(y, 0.01)
+        loss, _ = model.step(x, y)
+        assert abs(notebook_loss - float(loss)) < TOL
+    for layer, (weight, bias) in zip(notebook.layers, model.layers):
+        torch.testing.assert_close(layer.weight.detach(), weight, atol=TOL, rtol=0)
+        torch.testing.assert_close(layer.bias.detach(), bias, atol=TOL, rtol=0)
+
+
+def test_notebook_mlp_dataset_holds_mnistbench_mlp_split(tiny_root):
+    splits = data.load(for_family("mlp", "manual"), root=tiny_root)
+    dataset = notebook_loops.mlp_dataset(tiny_root, seed=0)
+    assert len(dataset) == len(splits.train)
+    for i in (0, 1, len(dataset) - 1):
+        image, label = dataset[i]  # through PIL, ToTensor and Normalize, one sample at a time
+        torch.testing.assert_close(image.reshape(-1), splits.train.x[i], atol=1e-5, rtol=0)
+        assert label == int(splits.train.y[i])
+
+
+def test_notebook_epochs_run_and_count_batches(tiny_root):
+    splits = data.load(for_family("softmax", "manual"), root=tiny_root)
+    for loop in ("manual", "builtin"):
+        step, loader = notebook_loops.linear(
+            "softmax", loop, splits.train.x, splits.train.y, 10, 0.01, 64, 0, "cpu"
+        )
+        seconds, tally = notebook_loops.epoch(step, loader, "cpu")
+        assert (
+            seconds > 0
+            and tally.total == len(splits.train)
+            and tally.batches == math.ceil(len(splits.train) / 64)
+        )
+    step, loader = notebook_loops.mlp(tiny_root, [784, 8, 10], 0.01, 64, 0, "cpu")
+    _, tally = notebook_loops.epoch(step, loader, "cpu", max_batches=2)
+    assert tally.batches == 2 and tally.total == 128
+
+
+def test_notebook_mlp_needs_uncompressed_files(tmp_path, tiny_root):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for path in (tiny_root / "MNIST" / "raw").iterdir():
+        (raw / f"{path.name}.gz").write_bytes(gzip.compress(path.read_bytes()))
+    data.load_arrays("mnist", tmp_path)  # mnistbench itself reads .gz files...
+    with pytest.raises(data.DataError, match="uncompressed"):  # ...torchvision's MNIST class does not
+        notebook_loops.mlp_dataset(tmp_path, seed=0)
+
+
+def test_loop_for_maps_every_iterative_impl_to_a_notebook_loop():
+    for family in ("logistic", "softmax", "mlp"):
+        for impl in speed.iterative_impls(family):
+            assert (family, notebook_loops.loop_for(family, impl)) in notebook_loops.LOOPS
+    assert notebook_loops.loop_for("softmax", "handgrad") == "manual"
+    assert notebook_loops.loop_for("mlp", "builtin") == "manual"  # the notebook has no builtin MLP
+
+
+def test_mlp_flops_follow_the_issue_formula():
+    # forward 2·B·in·out per layer, backward dW the same, dX for every layer but the first
+    forward = 2 * (784 * 512 + 512 * 128 + 128 * 10)
+    assert speed.mlp_flops_per_sample([784, 512, 128, 10]) == forward + forward + 2 * (512 * 128 + 128 * 10)
+    assert speed.mlp_flops_per_sample([784, 10]) == 4 * 784 * 10
+
+
+def test_matmul_rates_are_positive_and_finite():
+    for rate in (
+        speed.matmul_gflops([784, 16, 10], 64, "cpu", min_seconds=0.005),
+        speed.peak_gflops("cpu", size=64, min_seconds=0.005),
+    ):
+        assert math.isfinite(rate) and rate > 0
+
+
+def test_shuffle_buffers_change_nothing_but_the_allocation():
+    x, y = batches(10, steps=3)[0]
+    x, y = torch.cat([x] * 3), torch.cat([y] * 3)
+    results = []
+    for buffers in (None, train.shuffle_buffers(x, y)):
+        model = models.build(for_family("softmax", "handgrad"), 784, 10)
+        loss, correct, n = train.train_epoch(
+            model, x, y, 64, torch.Generator().manual_seed(0), "tensor", buffers
+        )
+        results.append((float(loss), int(correct), n, model.W.clone()))
+    assert results[0][:3] == results[1][:3]
+    assert torch.equal(results[0][3], results[1][3])
+
+
+def test_speed_rows_and_csv(tiny_env, tmp_path, quick):
+    rows = speed.speed(["logistic", "softmax", "mlp"], repeats=1, notebook_batches=2, hidden=(8,))
+    assert [(r["family"], r["impl"]) for r in rows] == speed.pairs(["logistic", "softmax", "mlp"])
+    assert all("sklearn" != r["impl"] for r in rows)
+    for row in rows:
+        assert row["notebook_s"] > 0 and row["mnistbench_s"] > 0 and row["bare_s"] > 0
+        assert row["notebook_over_mnistbench"] == pytest.approx(row["notebook_s"] / row["mnistbench_s"])
+        assert row["mnistbench_over_bare"] == pytest.approx(row["mnistbench_s"] / row["bare_s"])
+        assert row["notebook_min_s"] <= row["notebook_s"] <= row["notebook_max_s"]
+        if row["family"] == "mlp":
+            assert row["epoch_gflop"] == pytest.approx(
+                speed.mlp_flops_per_sample([784, 8, 10]) * row["train_size"] / 1e9
+            )
+            assert row["floor_s"] == pytest.approx(row["epoch_gflop"] / row["matmul_gflops"])
+            assert row["mnistbench_over_floor"] == pytest.approx(row["mnistbench_s"] / row["floor_s"])
+        else:
+            assert row.get("floor_s") is None
+    path = speed.write_csv(rows, tmp_path / "speed.csv", speed.SPEED_COLUMNS)
+    header, read = read_csv(path)
+    assert header == speed.SPEED_COLUMNS and len(read) == len(rows)
+    assert read[-1]["floor_s"] and not read[0]["floor_s"]
+    table = speed.speed_table(rows)
+    assert "nb/mb" in table and "mlp" in table and "handgrad" in table
+
+
+def test_check_targets_flags_met_and_missed():
+    rows = [
+        {
+            "family": "logistic",
+            "impl": "manual",
+            "notebook_over_mnistbench": 2.5,
+            "mnistbench_over_bare": 1.2,
+        },
+        {"family": "mlp", "impl": "manual", "notebook_over_mnistbench": 7.0, "mnistbench_over_floor": 1.4},
+    ]
+    checks = {what: met for what, _, _, met in speed.check_targets(rows)}
+    assert checks == {
+        "logistic/manual notebook_over_mnistbench": True,
+        "logistic/manual mnistbench_over_bare": False,
+        "mlp/manual notebook_over_mnistbench": False,
+        "mlp/manual mnistbench_over_floor": True,
+    }
+
+
+def test_cli_speed_and_throughput_write_csv(tiny_env, tmp_path, quick, capsys):
+    assert (
+        cli.main(
+            [
+                "speed",
+                "--family",
+                "logistic",
+                "--impl",
+                "handgrad,manual",
+                "--repeats",
+                "1",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "nb/mb" in out and "targets" in out
+    header, rows = read_csv(tmp_path / "speed.csv")
+    assert header == speed.SPEED_COLUMNS and [r["impl"] for r in rows] == ["manual", "handgrad"]
+    assert (
+        cli.main(
+            [
+                "throughput",
+                "--family",
+                "softmax",
+                "--impl",
+                "handgrad",
+                "--batch-size",
+                "16,64",
+                "--samples",
+                "128",
+                "--repeats",
+                "1",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    header, rows = read_csv(tmp_path / "throughput.csv")
+    required = {
+        "family",
+        "impl",
+        "device",
+        "batch_size",
+        "train_samples_per_s",
+        "epoch_seconds",
+        "threads",
+        "torch",
+    }
+    assert required <= set(header)
+    assert [(r["device"], int(r["batch_size"])) for r in rows] == [("cpu", 16), ("cpu", 64)]
+    assert all(float(r["train_samples_per_s"]) > 0 for r in rows)
+    assert float(rows[0]["epoch_seconds"]) == pytest.approx(
+        int(rows[0]["train_size"]) / float(rows[0]["train_samples_per_s"])
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["speed", "--impl", "sklearn"],
+        ["speed", "--family", "perceptron"],
+        ["speed", "--repeats", "0"],
+        ["speed", "--threads", "0"],
+        ["speed", "--batch-size", "0"],
+        ["speed", "--notebook-batches", "-1"],
+        ["throughput", "--batch-size", "0"],
+        ["throughput", "--samples", "0"],
+    ],
+)
+def test_cli_user_mistakes_exit_2(tiny_env, tmp_path, argv, capsys):
+    assert cli.main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mnistbench") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
+def test_cli_cuda_without_cuda_exits_2(tiny_env, tmp_path):
+    assert cli.main(["speed", "--device", "cuda", "--out", str(tmp_path)]) == 2
+    assert cli.main(["throughput", "--device", "cpu,cuda", "--out", str(tmp_path)]) == 2
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_speed_and_throughput_on_cuda(tiny_env, quick):
+    rows = speed.speed(
+        ["softmax", "mlp"],
+        impls=["handgrad", "manual"],
+        repeats=1,
+        notebook_batches=2,
+        hidden=(8,),
+        device="cuda",
+    )
+    assert all(r["device"].startswith("cuda") and r["mnistbench_s"] > 0 for r in rows)
+    points = throughput.throughput(
+        ["softmax"], ["handgrad"], batch_sizes=[64], samples=128, repeats=1, devices=["cpu", "cuda"]
+    )
+    assert [p["device"][:4] for p in points] == ["cpu", "cuda"]
