@@ -58,7 +58,7 @@ class RunConfig:
         return out
 
     @staticmethod
-    def from_dict(raw: dict) -> "RunConfig":
+    def from_dict(raw: dict) -> RunConfig:
         known = {f.name for f in fields(RunConfig)}
         kwargs = {k: v for k, v in raw.items() if k in known}
         for key in ("classes", "hidden"):

@@ -40,7 +40,7 @@ class Split:
     def __len__(self) -> int:
         return self.y.shape[0]
 
-    def to(self, device) -> "Split":
+    def to(self, device) -> Split:
         return Split(self.x.to(device), self.y.to(device))
 
 
@@ -185,7 +185,7 @@ def split(arrays: dict, cfg: RunConfig) -> Splits:
     classes = cfg.class_list
     standardize = cfg.family in STANDARDIZED_FAMILIES
     pool = _select(*arrays["train"], classes, standardize)
-    take = lambda idx: Split(pool.x[torch.as_tensor(idx)], pool.y[torch.as_tensor(idx)])  # noqa: E731
+    take = lambda idx: Split(pool.x[torch.as_tensor(idx)], pool.y[torch.as_tensor(idx)])
     if cfg.protocol == "seed" and cfg.family in ("logistic", "softmax"):
         train_idx, val_idx, test_idx = _stratified_three_way(pool.y, cfg.seed)
         return Splits(take(train_idx), take(val_idx), take(test_idx), classes)

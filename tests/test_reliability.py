@@ -162,9 +162,11 @@ def outcome(records) -> dict:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
 def test_signal_mid_sweep_then_resume(tmp_path, tiny_root, uninterrupted, sig):
     out = tmp_path / "out"
+    # SIGINT restored to its default: a shell's background job (tox started with `&`) would pass it on ignored
     proc = subprocess.Popen(command(*SWEEP, "--data-root", str(tiny_root), "--out", str(out)),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "MPLBACKEND": "Agg"})
+                            env={**os.environ, "MPLBACKEND": "Agg"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_for_runs(out, 1 + int(np.random.default_rng().integers(0, 8)), proc)  # a random point
     proc.send_signal(sig)
     code = proc.wait(timeout=60)

@@ -274,6 +274,7 @@ def test_cli_user_mistakes_exit_2(tiny_env, tmp_path, argv, capsys):
     assert cli.main([*argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mnistbench") and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())  # nothing written
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")

@@ -1,9 +1,9 @@
 """Binary logistic regression (the notebook's first model): 784 pixels -> one logit.
 
 manual:   the notebook's code: sigmoid = 1/(1+e^-z), BCE on p clamped to [1e-15, 1-1e-15],
-          gradients by autograd, SGD written by hand. Its training step computes the same function with
-          fewer dispatched ops (torch.sigmoid, addmm, autograd.grad, fused updates): at batch 64 every op
-          and autograd node costs more than the arithmetic.
+          gradients by autograd, SGD written by hand. The step keeps those formulas op for op and trims
+          only the plumbing around them (one addmm, autograd.grad, fused in-place updates): at batch 64
+          every dispatched op costs more than its arithmetic.
 handgrad: the same math with the gradient written by hand (dL/dz = (p - y)/B): no autograd graph,
           a handful of ops per step, which is what a dispatch-bound batch of 64 rewards.
 builtin:  nn.Linear + BCEWithLogitsLoss + optim.SGD, starting from the same zero weights.
@@ -42,9 +42,7 @@ class ManualLogistic(TensorParams):
 
     def step(self, x, y):
         z = torch.addmm(self.b, x, self.W)  # x @ W + b as one op (one autograd node instead of two)
-        # the notebook's clamped BCE through autograd; its sigmoid 1/(1+e^-z) as torch.sigmoid, the same
-        # function in one kernel and one autograd node instead of four (batch 64 is dispatch-bound)
-        loss = bce(torch.sigmoid(z), y)
+        loss = self.loss(z, y)  # the notebook's own sigmoid 1/(1+e^-z) and clamped BCE, op for op
         # autograd, as in the notebook; grad() instead of backward() leaves no .grad to accumulate and zero
         grad_W, grad_b = torch.autograd.grad(loss, (self.W, self.b))
         with torch.no_grad():

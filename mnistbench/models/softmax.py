@@ -1,9 +1,9 @@
 """Softmax (multinomial logistic) regression: 784 pixels -> one logit per class.
 
 manual:   the notebook's code: softmax with the row max subtracted, cross-entropy on one-hot labels
-          with p clamped to [1e-15, 1-1e-15], gradients by autograd, SGD by hand. Its training step
-          computes the same function with fewer dispatched ops (torch.softmax, one addmm on a transposed
-          W, autograd.grad, fused updates): at batch 64 every op and autograd node counts.
+          with p clamped to [1e-15, 1-1e-15], gradients by autograd, SGD by hand. The step keeps those
+          formulas op for op and trims only the plumbing (one addmm on a transposed W, autograd.grad,
+          fused in-place updates): at batch 64 every op and autograd node counts.
 handgrad: the same loss with the gradient written by hand (dL/dz = (p - onehot)/B), no autograd.
 builtin:  nn.Linear + CrossEntropyLoss + optim.SGD, starting from the same zero weights.
 sklearn:  multinomial LogisticRegression (lbfgs).
@@ -55,9 +55,7 @@ class ManualSoftmax(TensorParams):
 
     def step(self, x, y):
         z = affine_t(x, self.W, self.b)
-        # the notebook's clamped one-hot cross-entropy through autograd; its max-subtracted softmax as
-        # torch.softmax, the same function in one kernel and one autograd node instead of five
-        loss = cross_entropy(torch.softmax(z, dim=1), y)
+        loss = self.loss(z, y)  # the notebook's own max-subtracted softmax and clamped one-hot CE
         # autograd, as in the notebook; grad() instead of backward() leaves no .grad to accumulate and zero
         grad_W, grad_b = torch.autograd.grad(loss, (self.W, self.b))
         with torch.no_grad():
