@@ -15,7 +15,10 @@ A large square sgemm's rate is reported beside it as the machine's peak (no batc
 from __future__ import annotations
 
 import csv
+import ctypes
+import ctypes.util
 import functools
+import gc
 import itertools
 import math
 import os
@@ -29,11 +32,17 @@ from . import data, models, notebook_loops, train
 from .config import FAMILIES, ConfigError, for_family, validate
 from .results import cpu_model
 
-NOTEBOOK_MLP_BATCHES = 200  # the notebook's MLP epoch is ~12 s here: time 200 of its 782 batches and scale
+NOTEBOOK_MLP_BATCHES = 200  # the notebook's MLP epoch is 7-12 s: time 200 of its 782 batches and scale
 MATMUL_SECONDS = 0.2  # each floor measurement multiplies for at least this long
 PEAK_SIZE = 1024  # the square sgemm of the peak rate
 MIN_FAMILY_SECONDS = 5.0  # a family's rounds are repeated until they took this long...
 MAX_REPEAT_FACTOR = 5  # ...but at most this many times --repeats
+
+try:  # glibc's malloc_trim, for release_memory(); elsewhere (musl, macOS) there is nothing to trim
+    _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    _LIBC.malloc_trim  # noqa: B018 (raises AttributeError where it does not exist)
+except (OSError, AttributeError):
+    _LIBC = None
 
 SPEED_COLUMNS = [
     "family", "impl", "notebook_loop", "device", "device_name", "batch_size", "threads", "torch", "repeats",
@@ -78,8 +87,18 @@ def median_min_max(values) -> tuple[float, float, float]:
     return statistics.median(values), min(values), max(values)
 
 
+def release_memory() -> None:
+    """Hand freed heap back to the OS before each timed loop (untimed). The notebook's loop leaves glibc's
+    heap fragmented by many small PIL/collate allocations; without this, the loop timed after it pays
+    page faults for its 100+ kB activations (measured: MLP epoch 0.78 s alone, 1.15 s right after it)."""
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
 def timed(device, fn, *args) -> float:
     """Seconds of fn(*args), the device synchronised at both edges."""
+    release_memory()
     train.sync(device)
     started = time.perf_counter()
     fn(*args)
@@ -185,6 +204,7 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
 
     def one_round():
         for loop, (step, loader) in loops.items():
+            release_memory()
             seconds, tally = notebook_loops.epoch(step, loader, device, max_batches=cap)
             times[loop].append(seconds * epoch_batches / tally.batches)
         for impl, (model, bare_model) in runners.items():
