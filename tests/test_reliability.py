@@ -221,3 +221,29 @@ def test_same_config_same_metrics_bit_for_bit(tmp_path, tiny_root):
         return rows
 
     assert metrics("a") == metrics("b")
+
+
+@pytest.mark.parametrize("content", ['{"runs": []}', "not json at all", '{"benchmarks": "nope"}'])
+def test_report_refuses_a_false_benchmark_file(existing_out, tmp_path, content):
+    bogus = tmp_path / "bench.json"
+    bogus.write_text(content)
+    before = snapshot(existing_out)
+    proc = run_cli("report", str(existing_out), "--benchmarks", str(bogus))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert str(bogus) in proc.stderr and "Traceback" not in proc.stderr
+    assert snapshot(existing_out) == before
+
+
+def test_report_on_missing_folder_and_corrupt_result_file(existing_out, tmp_path):
+    proc = run_cli("report", str(tmp_path / "no-results"))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr and not (tmp_path / "no-results").exists()
+    folder = tmp_path / "copy"
+    (folder / "runs").mkdir(parents=True)
+    (good,) = (existing_out / "runs").glob("*.json")
+    (folder / "runs" / good.name).write_bytes(good.read_bytes())
+    (folder / "runs" / "broken.json").write_text('{"run_id": "x", "config": ')  # cut off mid-write
+    (folder / "runs" / "other.json").write_text('{"hello": "world"}')  # JSON, but not a run
+    proc = run_cli("report", str(folder))
+    assert proc.returncode == 0, proc.stderr
+    assert "broken.json" in proc.stderr and "other.json" in proc.stderr
+    assert "logistic" in (folder / "report.md").read_text()
