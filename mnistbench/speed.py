@@ -109,11 +109,8 @@ def timed(device, fn, *args) -> float:
 def bare_epoch(model, x, y, batch_size, generator, buffers) -> None:
     """The least a training epoch can do: one shuffle (into reused buffers, as train.fit's), contiguous
     slices, the steps."""
-    perm = torch.randperm(len(y), generator=generator).to(x.device, non_blocking=True)
-    x_shuffled = torch.index_select(x, 0, perm, out=buffers[0])
-    y_shuffled = torch.index_select(y, 0, perm, out=buffers[1])
-    for start in range(0, len(y), batch_size):
-        model.step(x_shuffled[start : start + batch_size], y_shuffled[start : start + batch_size])
+    for xb, yb in train.epoch_batches(x, y, batch_size, generator, "tensor", buffers):
+        model.step(xb, yb)
 
 
 # ---------------------------------------------------------------- the matmul floor
