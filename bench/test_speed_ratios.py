@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from mnistbench import speed
+from mnistbench.perf import speed
 
 FAMILIES = ["logistic", "softmax", "mlp"]
 

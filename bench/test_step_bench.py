@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mnistbench import models, train
+from mnistbench import models, registry, train
 from mnistbench.config import for_family, validate
 
 N_FEATURES = 28 * 28
@@ -21,8 +21,7 @@ BATCH_SIZES = [64, 1024]
 WARMUP_STEPS = 5
 ROUNDS = 15
 STEPS_PER_ROUND = {64: 20, 1024: 2}  # a round of a few ms on a 2-core CPU for the larger models
-STEPWISE = [(f, i) for f, i in models.REGISTRY
-            if models.is_iterative(models.build(for_family(f, i), N_FEATURES, 10 if f != "logistic" else 2))]
+STEPWISE = [(e.family, e.name) for e in registry.implementations() if e.iterative]
 DEVICES = ["cpu", pytest.param("cuda", marks=[
     pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")])]
 

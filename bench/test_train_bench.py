@@ -14,9 +14,9 @@ import math
 import pytest
 import torch
 
-from mnistbench import models, train
+from mnistbench import registry, train
 
-PAIRS = list(models.REGISTRY)
+PAIRS = [(e.family, e.name) for e in registry.implementations()]
 DEVICES = ["cpu", pytest.param("cuda", marks=[
     pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")])]
 

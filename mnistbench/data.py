@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import registry
 from .config import RunConfig
 
 # dataset name -> torchvision class name (also the folder under the root)
@@ -24,8 +25,6 @@ FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-MLP_MEAN, MLP_STD = 0.1307, 0.3081  # the notebook's Normalize((0.1307,), (0.3081,)) for the MLP
-STANDARDIZED_FAMILIES = {"mlp"}
 
 
 class DataError(RuntimeError):
@@ -151,14 +150,16 @@ def load_arrays(dataset: str = "mnist", root: Path | str | None = None, download
     return out
 
 
-def _select(images, labels, classes, standardize: bool) -> Split:
-    """Keep `classes`, flatten, scale to [0, 1] (and standardise for the MLP), remap labels to 0..k-1."""
+def _select(images, labels, classes, standardize: tuple[float, float] | None) -> Split:
+    """Keep `classes`, flatten, scale to [0, 1] (then standardise with (mean, std) if given), remap labels
+    to 0..k-1."""
     lookup = torch.full((10,), -1, dtype=torch.int64)
     lookup[list(classes)] = torch.arange(len(classes))
     keep = lookup[labels] >= 0
     x = images[keep].reshape(int(keep.sum()), -1).to(torch.float32).div_(255.0)
-    if standardize:
-        x.sub_(MLP_MEAN).div_(MLP_STD)
+    if standardize is not None:
+        mean, std = standardize
+        x.sub_(mean).div_(std)
     return Split(x, lookup[labels[keep]])
 
 
@@ -174,24 +175,24 @@ def _stratified_three_way(y: torch.Tensor, seed: int):
 
 
 def _random_two_way(n: int, seed: int):
-    """The notebook's MLP split: random_split(60000 -> 50000/10000), i.e. a sixth held out."""
+    """The notebook's MLP split: random_split(60000 -> 50000/10000), i.e. a random sixth held out."""
     n_val = round(n / 6)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
     return perm[: n - n_val], perm[n - n_val :]
 
 
 def split(arrays: dict, cfg: RunConfig) -> Splits:
-    """Build train/val/test for cfg's family and protocol, on the CPU (move with Split.to)."""
+    """Build train/val/test for cfg's family recipe and protocol, on the CPU (move with Split.to)."""
     classes = cfg.class_list
-    standardize = cfg.family in STANDARDIZED_FAMILIES
-    pool = _select(*arrays["train"], classes, standardize)
+    recipe = registry.family(cfg.family).recipe
+    pool = _select(*arrays["train"], classes, recipe.standardize)
     take = lambda idx: Split(pool.x[torch.as_tensor(idx)], pool.y[torch.as_tensor(idx)])
-    if cfg.protocol == "seed" and cfg.family in ("logistic", "softmax"):
+    if cfg.protocol == "seed" and recipe.split == "stratified":
         train_idx, val_idx, test_idx = _stratified_three_way(pool.y, cfg.seed)
         return Splits(take(train_idx), take(val_idx), take(test_idx), classes)
-    # the MLP (seed protocol) and every family under the official protocol test on t10k
+    # a holdout recipe (the MLP's), and every family under the official protocol, test on t10k
     train_idx, val_idx = _random_two_way(len(pool), cfg.seed)
-    test = _select(*arrays["test"], classes, standardize)
+    test = _select(*arrays["test"], classes, recipe.standardize)
     return Splits(take(train_idx), take(val_idx), test, classes)
 
 

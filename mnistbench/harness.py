@@ -14,34 +14,38 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 
-from . import data, models, results, train
-from .config import FAMILIES, ConfigError, for_family, validate
+from . import data, registry, results, train
+from .config import ConfigError, RunConfig, check_family, for_family, validate
 
 
 def expand(families, impls, **axes) -> list:
     """Every valid (family, impl) pair crossed with every value of each list axis (lr=[...], seed=[...]).
 
-    An axis value of None keeps the family's notebook default. Pairs that do not exist (mlp x sklearn)
-    are skipped; an implementation that exists for none of the families is an error.
+    An axis value of None keeps the family's default. Pairs that do not exist (mlp x sklearn) are
+    skipped; an implementation that exists for none of the families is an error. A family that does
+    not use hidden sizes keeps the default ones, so a --hidden axis does not repeat its runs.
     """
     for family in families:
-        if family not in FAMILIES:
-            raise ConfigError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
+        check_family(family)
     for impl in impls:
-        if not any((family, impl) in models.REGISTRY for family in families):
+        if not any(registry.has(family, impl) for family in families):
             raise ConfigError(
                 f"unknown implementation {impl!r} for {', '.join(families)}; "
-                f"choose from {', '.join(sorted({i for f in families for i in models.impls_for(f)}))}"
+                f"choose from {', '.join(dict.fromkeys(i for f in families for i in registry.impl_names(f)))}"
             )
     names = list(axes)
     # a list is an axis of several values; anything else (a tuple such as classes=(0, 1)) is one value
     values = [axes[name] if isinstance(axes[name], list) else [axes[name]] for name in names]
     configs = []
+    default_hidden = RunConfig.__dataclass_fields__["hidden"].default
     for family, impl in itertools.product(families, impls):
-        if (family, impl) not in models.REGISTRY:
+        if not registry.has(family, impl):
             continue
         for combo in itertools.product(*values):
-            configs.append(validate(for_family(family, impl, **dict(zip(names, combo)))))
+            settings = dict(zip(names, combo))
+            if not registry.family(family).uses_hidden and "hidden" in settings:
+                settings["hidden"] = default_hidden
+            configs.append(validate(for_family(family, impl, **settings)))
     return list(dict.fromkeys(configs))  # the same point twice (e.g. study sweeps sharing lr 0.01) runs once
 
 
@@ -135,4 +139,5 @@ def elapsed_since(started: float) -> str:
 
 
 def default_out() -> Path:
-    return Path(os.environ.get("MNISTBENCH_OUT", "results"))
+    """$MNISTBENCH_OUT, else mnistbench-out/ in the working directory (never the committed results/)."""
+    return Path(os.environ.get("MNISTBENCH_OUT", "mnistbench-out"))

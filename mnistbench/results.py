@@ -5,15 +5,13 @@ import hashlib
 import json
 import math
 import os
-import platform
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-import torch
-
+from . import env
 from .config import RunConfig
 
 REQUIRED_KEYS = ("run_id", "config", "status", "test_acc", "history")
@@ -22,34 +20,6 @@ STATUSES = ("ok", "diverged", "failed")
 
 class ResultError(RuntimeError):
     """A result file or folder that is not what it claims to be."""
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def environment(device) -> dict:
-    """What the numbers depend on."""
-    device = torch.device(device)
-    cuda_name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-    return {
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "device": str(device),
-        "device_name": cuda_name or cpu_model(),
-        "cpu_model": cpu_model(),
-        "threads": torch.get_num_threads(),
-        "cuda": torch.version.cuda,
-        "dtype": "float32",
-        "tox_env": os.environ.get("TOX_ENV_NAME"),
-    }
 
 
 def config_key(cfg: RunConfig) -> str:
@@ -89,7 +59,7 @@ def make_result(cfg: RunConfig, fitted: dict, device) -> dict:
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     record.update({k: v for k, v in fitted.items() if k != "model"})
-    record["env"] = environment(device)
+    record["env"] = env.environment(device)
     return _clean(record)
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from . import harness, models
-from .config import FAMILIES, FAMILY_DEFAULTS, ConfigError
+from . import harness, registry
+from .config import ConfigError
 
 SWEEP_FAMILY = "mlp"
 LR_SWEEP = (0.001, 0.01, 0.1, 1.0)  # the notebook's learning_rates, at its BATCH_SIZE = 64
@@ -20,21 +20,22 @@ BATCH_SWEEP = (16, 32, 64, 128)  # the notebook's batch_sizes, at lr 0.01
 BATCH_SWEEP_LR = 0.01
 
 
-def study_configs(seeds: int = 3, epochs=None, device: str = "cpu", threads=None) -> list:
+def study_configs(seeds: int = 3, epochs=None, device: str = "cpu", threads=None, dtype: str = "float32") -> list:
     """Every unique RunConfig of the study, seed-major (a killed study leaves whole seeds behind)."""
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
-    common = {"seed": list(range(seeds)), "epochs": epochs, "device": device, "threads": threads}
+    common = {"seed": list(range(seeds)), "epochs": epochs, "device": device, "threads": threads, "dtype": dtype}
     parts = {}  # RunConfig (tags are not part of equality) -> names of the study parts it belongs to
-    for family in FAMILIES:
-        for cfg in harness.expand([family], models.impls_for(family), **common):
+    families = list(registry.families())
+    for family in families:
+        for cfg in harness.expand([family], registry.impl_names(family), **common):
             parts.setdefault(cfg, []).append("defaults")
-    sweep_impls = models.impls_for(SWEEP_FAMILY)
+    sweep_impls = registry.impl_names(SWEEP_FAMILY)
     for name, axes in (("lr_sweep", {"lr": list(LR_SWEEP), "batch_size": LR_SWEEP_BATCH}),
                        ("batch_sweep", {"batch_size": list(BATCH_SWEEP), "lr": BATCH_SWEEP_LR})):
         for cfg in harness.expand([SWEEP_FAMILY], sweep_impls, **axes, **common):
             parts.setdefault(cfg, []).append(name)
-    ordered = sorted(parts, key=lambda cfg: (cfg.seed, FAMILIES.index(cfg.family)))  # stable: keeps grid order
+    ordered = sorted(parts, key=lambda cfg: (cfg.seed, families.index(cfg.family)))  # stable: keeps grid order
     return [replace(cfg, tags={**cfg.tags, "study": "notebook", "parts": parts[cfg]}) for cfg in ordered]
 
 
@@ -48,7 +49,7 @@ def describe_plan(configs) -> str:
 
 
 # ---------------------------------------------------------------- the notebook's own figures
-# Printed in ../shared/seed/notebook.txt (one unseeded run each). The MLP's "test" set there was a
+# Printed in the original notebook (one unseeded run each). The MLP's "test" set there was a
 # slice of the training images, so its MLP figures are compared on validation accuracy.
 # (family, impl, metric, lr, notebook value, why a difference is expected)
 NOTEBOOK = (
@@ -81,7 +82,7 @@ def notebook_comparison(frame):
 
     rows = []
     for family, impl, metric, lr, figure, why in NOTEBOOK:
-        defaults = FAMILY_DEFAULTS[family]
+        defaults = registry.family(family).defaults
         match = frame[(frame.family == family) & (frame.impl == impl) & (frame.status == "ok")
                       & (frame.lr == lr) & (frame.batch_size == defaults["batch_size"])] if len(frame) else frame
         base = {"family": family, "impl": impl, "metric": metric, "lr": lr, "notebook": figure}

@@ -12,7 +12,7 @@ import time
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from . import models
+from . import models, registry
 from .config import ConfigError, RunConfig
 
 EVAL_BATCH = 8192  # evaluation is chunked only to bound memory; it does not change any metric
@@ -91,7 +91,8 @@ def train_epoch(model, x, y, batch_size, generator, loader="tensor", buffers=Non
 
 @torch.no_grad()
 def evaluate(model, split, with_predictions: bool = False) -> dict:
-    """Loss (the implementation's own), accuracy and optionally predictions on a split."""
+    """Loss (the implementation's own), accuracy and optionally predictions on a split, in eval mode."""
+    model.eval()
     chunks = [model.logits(split.x[i : i + EVAL_BATCH]) for i in range(0, len(split), EVAL_BATCH)]
     logits = torch.cat(chunks)
     preds = models.predictions(logits)
@@ -119,6 +120,7 @@ def fit(model, splits, cfg: RunConfig, on_epoch=None) -> dict:
     samples = 0
     buffers = shuffle_buffers(splits.train.x, splits.train.y) if cfg.loader == "tensor" else None
     for epoch in range(1, cfg.epochs + 1):
+        model.train()
         sync(device)
         started = time.perf_counter()
         mean_loss, correct, n = train_epoch(model, splits.train.x, splits.train.y, cfg.batch_size,
@@ -205,7 +207,7 @@ def fit_once(model, splits) -> dict:
 def warm_up(cfg, splits, device) -> None:
     """Pay one-time costs (allocator, kernels, CUDA context) on a throwaway model before timing."""
     model = models.build(cfg, splits.n_features, splits.n_classes, device)
-    if models.is_iterative(model):
+    if registry.implementation(cfg.family, cfg.impl).iterative:
         xb, yb = splits.train.x[: cfg.batch_size], splits.train.y[: cfg.batch_size]
         for _ in range(3):
             model.step(xb, yb)
@@ -219,7 +221,8 @@ def run(cfg: RunConfig, splits, on_epoch=None) -> dict:
         torch.set_num_threads(cfg.threads)
     warm_up(cfg, splits, device)
     model = models.build(cfg, splits.n_features, splits.n_classes, device)
-    if models.is_iterative(model):
+    iterative = registry.implementation(cfg.family, cfg.impl).iterative
+    if iterative:
         fitted = fit(model, splits, cfg, on_epoch)
     else:
         fitted = fit_once(model, splits)
@@ -238,7 +241,7 @@ def run(cfg: RunConfig, splits, on_epoch=None) -> dict:
         test_acc=test["acc"],
         confusion=confusion.tolist(),
         per_class_acc={str(c): float(a) for c, a in zip(splits.classes, per_class)},
-        epochs_run=len(fitted["history"]) if models.is_iterative(model) else fitted["solver_iterations"],
+        epochs_run=len(fitted["history"]) if iterative else fitted["solver_iterations"],
         train_samples_per_s=fitted["samples_trained"] / fitted["train_seconds"]
         if fitted["train_seconds"] > 0 else math.nan,
         split_sizes={"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},

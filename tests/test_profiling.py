@@ -7,7 +7,8 @@ import time
 import pytest
 import torch
 
-from mnistbench import cli, data, profiling
+from mnistbench import cli, data
+from mnistbench.perf import profiling
 from mnistbench.config import for_family
 
 STEPS = profiling.ProfileSteps(wait=1, warmup=1, active=2)

@@ -65,7 +65,7 @@ BAD_OPTIONS = [
     (["--family", "mlp", "--hidden", "0,128"], "--hidden"),
     (["--family", "softmax", "--classes", "3"], "at least two classes"),
     (["--family", "softmax", "--classes", "0,12"], "digits 0-9"),
-    (["--family", "logistic", "--classes", "0,1,2"], "binary"),
+    (["--family", "logistic", "--classes", "0,1,2"], "exactly 2 classes"),
     (["--threads", "0"], "threads"),
     (["--no-such-option"], "unrecognized arguments"),
 ]

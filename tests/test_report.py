@@ -6,8 +6,10 @@ import math
 import pandas as pd
 import pytest
 
-from mnistbench import cli, plots, report, results, study
-from mnistbench import tables as tb
+from mnistbench import cli, results, study
+from mnistbench.report import document as report
+from mnistbench.report import plots, render
+from mnistbench.report import tables as tb
 from mnistbench.config import RunConfig, for_family
 
 ENV = {"torch": "9.9.9", "python": "3.x", "device": "cpu", "device_name": "Test CPU", "cpu_model": "Test CPU",
@@ -150,7 +152,7 @@ def test_numbers_from_different_machines_are_not_averaged():
 
 def test_markdown_pairs_mean_and_std():
     table = pd.DataFrame({"impl": ["a", "b"], "test_acc_mean": [0.5, math.nan], "test_acc_std": [0.01, math.nan]})
-    lines = report.to_markdown(table, na_text="not reached").splitlines()
+    lines = render.to_markdown(table, na_text="not reached").splitlines()
     assert lines[0] == "| impl | test acc |"
     assert lines[2] == "| a | 0.5000 ± 0.0100 |" and lines[3] == "| b | not reached |"
 

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from mnistbench import cli, harness, models, results, study
-from mnistbench.config import FAMILIES, FAMILY_DEFAULTS, ConfigError
+from mnistbench import registry
+from mnistbench.config import ConfigError
 
 
 def run_files(folder):
@@ -17,22 +18,22 @@ def test_study_grid_has_every_point_once_per_seed():
     configs = study.study_configs(seeds=2)
     mlp_points = {(lr, study.LR_SWEEP_BATCH) for lr in study.LR_SWEEP}
     mlp_points |= {(study.BATCH_SWEEP_LR, batch) for batch in study.BATCH_SWEEP}
-    linear = sum(len(models.impls_for(f)) for f in FAMILIES if f != study.SWEEP_FAMILY)
+    linear = sum(len(registry.impl_names(f)) for f in registry.families() if f != study.SWEEP_FAMILY)
     assert len(mlp_points) == 7  # lr 0.01 / batch 64 is in both sweeps (and the default)
-    assert len(configs) == 2 * (linear + len(models.impls_for("mlp")) * len(mlp_points))
+    assert len(configs) == 2 * (linear + len(registry.impl_names("mlp")) * len(mlp_points))
     assert len(set(configs)) == len(configs)  # equality ignores tags: duplicates were merged
     assert {c.seed for c in configs} == {0, 1}
     assert [c.seed for c in configs] == sorted(c.seed for c in configs)  # seed-major: a killed study keeps seeds
-    for family in FAMILIES:
+    for family in registry.families():
         defaults = {c.impl for c in configs if c.family == family and "defaults" in c.tags["parts"]}
-        assert defaults == set(models.impls_for(family))  # every implementation, handgrad and sklearn included
+        assert defaults == set(registry.impl_names(family))  # every implementation, handgrad and sklearn included
     for cfg in configs:
-        assert cfg.epochs == FAMILY_DEFAULTS[cfg.family]["epochs"]
-        assert cfg.patience == FAMILY_DEFAULTS[cfg.family]["patience"]
+        assert cfg.epochs == registry.family(cfg.family).defaults["epochs"]
+        assert cfg.patience == registry.family(cfg.family).defaults["patience"]
         if cfg.family == "mlp":
             assert (cfg.lr, cfg.batch_size) in mlp_points
     shared = [c for c in configs if c.family == "mlp" and c.lr == 0.01 and c.batch_size == 64]
-    assert len(shared) == 2 * len(models.impls_for("mlp"))
+    assert len(shared) == 2 * len(registry.impl_names("mlp"))
     assert all(c.tags["parts"] == ["defaults", "lr_sweep", "batch_sweep"] for c in shared)
 
 
@@ -55,8 +56,8 @@ def test_divergence_in_a_sweep_is_recorded_and_the_sweep_goes_on(tiny_env, tmp_p
     assert code == 0
     records = results.load_runs(tmp_path)
     by_lr = {(r["impl"], r["config"]["lr"]): r for r in records}
-    assert len(records) == 2 * len(models.impls_for("mlp"))
-    for impl in models.impls_for("mlp"):
+    assert len(records) == 2 * len(registry.impl_names("mlp"))
+    for impl in registry.impl_names("mlp"):
         diverged, ok = by_lr[(impl, 1000.0)], by_lr[(impl, 0.01)]
         assert diverged["status"] == "diverged" and diverged["diverged_epoch"] == len(diverged["history"])
         assert diverged["epochs_run"] < 3

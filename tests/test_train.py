@@ -8,9 +8,10 @@ import torch
 
 from mnistbench import data, train
 from mnistbench.config import for_family
+from mnistbench.models.contract import ModeSwitches
 
 
-class ScriptedModel:
+class ScriptedModel(ModeSwitches):
     """A model whose validation loss is scripted per epoch: the weight counts the epochs trained."""
 
     def __init__(self, val_losses, steps_per_epoch):

@@ -1,43 +1,20 @@
-"""The registry: one dict from (family, implementation) to a factory.
+"""Model families, one module each (its FAMILY, its math, its IMPLEMENTATIONS), and building a model.
 
-A factory takes (cfg, n_features, n_classes, generator) and returns a model. Iterative models offer
-`step(x, y) -> (loss, logits)` (one SGD update, no host sync), `logits(x)`, `loss(logits, y)`,
-`state_dict()` and `load_state_dict()`; a non-iterative one (scikit-learn) offers `fit(x, y)` instead
-of `step`. Every model's parameters start on the CPU from the seeded generator, so a manual model and
-its builtin twin start from the same weights on any device; `to(device)` moves them.
+The registry (mnistbench.registry) discovers the family modules in this package; nothing here lists
+them. See models.contract for what a model must offer.
 """
 from __future__ import annotations
 
 import torch
 
-from . import logistic, mlp, softmax
-
-REGISTRY = {}
-for _module in (logistic, softmax, mlp):
-    for _impl, _factory in _module.IMPLEMENTATIONS.items():
-        REGISTRY[(_module.FAMILY, _impl)] = _factory
-
-# the pairs the harness compares: manual-style implementation -> the twin it must agree with
-TWINS = {"manual": "builtin", "handgrad": "builtin"}
-
-
-def impls_for(family: str) -> list[str]:
-    return [impl for fam, impl in REGISTRY if fam == family]
-
-
-def all_impls() -> list[str]:
-    return list(dict.fromkeys(impl for _, impl in REGISTRY))
+from .. import registry
 
 
 def build(cfg, n_features: int, n_classes: int, device="cpu"):
     """Build the model of cfg with weights drawn from a generator seeded by cfg.seed, on `device`."""
     generator = torch.Generator().manual_seed(cfg.seed)
-    model = REGISTRY[(cfg.family, cfg.impl)](cfg, n_features, n_classes, generator)
+    model = registry.implementation(cfg.family, cfg.impl).factory(cfg, n_features, n_classes, generator)
     return model.to(device)
-
-
-def is_iterative(model) -> bool:
-    return hasattr(model, "step")
 
 
 def predictions(logits: torch.Tensor) -> torch.Tensor:

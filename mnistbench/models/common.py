@@ -1,4 +1,5 @@
-"""Pieces shared by the implementations: the builtin (torch.nn) wrapper and the scikit-learn one."""
+"""Pieces shared by the implementations: hand-written parameter handling, the builtin (torch.nn) wrapper
+and the scikit-learn one. Each meets models.contract."""
 from __future__ import annotations
 
 import warnings
@@ -7,8 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .contract import ModeSwitches
 
-class TensorParams:
+
+class TensorParams(ModeSwitches):
     """Mixin for hand-written models holding their parameters in `self.params` (name -> tensor)."""
 
     params: dict
@@ -62,8 +65,16 @@ class Builtin:
         self.module.to(device)  # in place: the optimizer keeps pointing at the same parameters
         return self
 
+    def train(self):
+        self.module.train()
+        return self
 
-class Sklearn:
+    def eval(self):
+        self.module.eval()
+        return self
+
+
+class Sklearn(ModeSwitches):
     """A scikit-learn estimator behind the same evaluate() interface; trains once with fit()."""
 
     def __init__(self, estimator, binary: bool):

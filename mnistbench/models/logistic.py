@@ -14,9 +14,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..registry import DataRecipe, Family, Implementation
 from .common import Builtin, Sklearn, TensorParams
 
-FAMILY = "logistic"
+FAMILY = Family(
+    name="logistic",
+    description="binary logistic regression on digits 0 and 1: 784 pixels -> one logit",
+    defaults=dict(lr=0.01, batch_size=64, epochs=100, patience=None),
+    recipe=DataRecipe(classes=(0, 1), split="stratified"),
+    n_classes=2,
+    target_val_acc=0.99,
+)
 EPS = 1e-15  # the notebook's clamp; in float32 1 - EPS rounds to 1.0, as it did in the notebook
 
 
@@ -92,4 +100,13 @@ def sklearn(cfg, n_features, n_classes, generator):
     return Sklearn(LogisticRegression(solver="liblinear", max_iter=100, random_state=cfg.seed), binary=True)
 
 
-IMPLEMENTATIONS = {"manual": manual, "handgrad": handgrad, "builtin": builtin, "sklearn": sklearn}
+IMPLEMENTATIONS = [
+    Implementation("logistic", "manual", manual, twin="builtin",
+                   description="the notebook's code: sigmoid 1/(1+e^-z), clamped BCE, autograd, SGD by hand"),
+    Implementation("logistic", "handgrad", handgrad, twin="builtin",
+                   description="the same loss with the gradient (p - y)/B written by hand, no autograd"),
+    Implementation("logistic", "builtin", builtin,
+                   description="nn.Linear + BCEWithLogitsLoss + optim.SGD, from the same zero weights"),
+    Implementation("logistic", "sklearn", sklearn, iterative=False,
+                   description="LogisticRegression(solver='liblinear', max_iter=100)"),
+]

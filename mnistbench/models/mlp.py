@@ -11,9 +11,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..registry import DataRecipe, Family, Implementation
 from .common import Builtin, TensorParams
 
-FAMILY = "mlp"
+MEAN, STD = 0.1307, 0.3081  # the notebook's Normalize((0.1307,), (0.3081,))
+FAMILY = Family(
+    name="mlp",
+    description="feed-forward ReLU network 784-512-128-10 (hidden sizes configurable)",
+    defaults=dict(lr=0.01, batch_size=64, epochs=40, patience=3),
+    recipe=DataRecipe(split="holdout", standardize=(MEAN, STD)),
+    uses_hidden=True,
+    target_val_acc=0.97,
+)
 
 
 def layer_sizes(cfg, n_features, n_classes) -> list[int]:
@@ -109,4 +118,9 @@ def builtin(cfg, n_features, n_classes, generator):
     return Builtin(nn.Sequential(*layers[:-1]), nn.CrossEntropyLoss(), cfg.lr)
 
 
-IMPLEMENTATIONS = {"manual": manual, "builtin": builtin}
+IMPLEMENTATIONS = [
+    Implementation("mlp", "manual", manual, twin="builtin",
+                   description="the notebook's ManualFeedForward: backward pass written by hand, SGD by hand"),
+    Implementation("mlp", "builtin", builtin,
+                   description="the same layers in nn.Sequential, CrossEntropyLoss, autograd, optim.SGD"),
+]

@@ -13,9 +13,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..registry import DataRecipe, Family, Implementation
 from .common import Builtin, Sklearn, TensorParams
 
-FAMILY = "softmax"
+FAMILY = Family(
+    name="softmax",
+    description="softmax (multinomial logistic) regression: 784 pixels -> one logit per digit",
+    defaults=dict(lr=0.01, batch_size=64, epochs=100, patience=None),
+    recipe=DataRecipe(split="stratified"),
+    target_val_acc=0.90,
+)
 EPS = 1e-15
 
 
@@ -105,4 +112,13 @@ def sklearn(cfg, n_features, n_classes, generator):
     return Sklearn(LogisticRegression(max_iter=100, random_state=cfg.seed), binary=False)
 
 
-IMPLEMENTATIONS = {"manual": manual, "handgrad": handgrad, "builtin": builtin, "sklearn": sklearn}
+IMPLEMENTATIONS = [
+    Implementation("softmax", "manual", manual, twin="builtin",
+                   description="the notebook's code: max-subtracted softmax, clamped one-hot CE, autograd"),
+    Implementation("softmax", "handgrad", handgrad, twin="builtin",
+                   description="the same loss with the gradient (p - onehot)/B written by hand"),
+    Implementation("softmax", "builtin", builtin,
+                   description="nn.Linear + CrossEntropyLoss + optim.SGD, from the same zero weights"),
+    Implementation("softmax", "sklearn", sklearn, iterative=False,
+                   description="multinomial LogisticRegression (lbfgs, max_iter=100)"),
+]

@@ -2,18 +2,19 @@
 
 pytest-benchmark's own terminal table cannot show `extra_info`, where the training benchmarks keep their
 accuracies; `benchmark_frame` reads its JSON (one `--benchmark-json` file, or a folder of saved runs such
-as `.benchmarks/`) into one row per benchmark, and `benchmark_table` renders timings and accuracy side
-by side. `cross_version_table` puts runs from several torch versions (a tox matrix) next to each other.
+as `.benchmarks/`) into one row per benchmark, and `benchmark_report_frame` puts timings and accuracy
+side by side. `cross_version_report_frame` puts runs from several torch versions (a tox matrix) next to
+each other. Both are rendered by report.render like every other table.
 """
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 
-from .config import FAMILIES
-from .results import ResultError
+from .. import registry
+from ..results import ResultError
+from . import render
 
 STATS = ("median", "iqr", "mean", "stddev", "min", "max", "rounds", "iterations")
 EXTRA = ("family", "impl", "device", "batch_size", "kind", "status", "test_acc", "best_val_acc", "epochs",
@@ -72,58 +73,6 @@ def benchmark_frame(source):
     return pd.DataFrame(rows)
 
 
-def seconds(value) -> str:
-    """A duration with a unit that keeps 3 significant digits readable: 2.69 s, 128 ms, 121 µs."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    for scale, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "µs")):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value / 1e-9:.3g} ns"
-
-
-def _num(value, spec) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return format(value, spec)
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def benchmark_table(frame) -> str:
-    """Markdown: one row per benchmark, grouped, fastest first in a group; timing stats then accuracy.
-
-    samples/s is training throughput from mnistbench's own timers for a training benchmark, and batch
-    size over the median for a step benchmark. Rows of several files (versions) carry their torch.
-    """
-    if frame.empty:
-        raise ResultError("no benchmarks to tabulate")
-    frame = frame.sort_values(["group", "torch", "median_s"], na_position="last", kind="stable")
-    header = ["group", "benchmark", "torch", "median", "IQR", "rounds", "test acc", "best val acc", "epochs",
-              "samples/s"]
-    rows = []
-    for _, row in frame.iterrows():
-        throughput = row.get("train_samples_per_s")
-        if throughput is None or (isinstance(throughput, float) and math.isnan(throughput)):
-            throughput = row.get("samples_per_s")
-        rows.append([
-            row["group"] or "-", f"`{row['name']}`", row["torch"] or "-", seconds(row["median_s"]),
-            seconds(row["iqr_s"]) if (row["rounds"] or 0) > 1 else "-", _num(row["rounds"], ".0f"),
-            _num(row.get("test_acc"), ".4f"), _num(row.get("best_val_acc"), ".4f"),
-            _num(row.get("epochs"), ".0f"), _num(throughput, ",.0f"),
-        ])
-    return markdown_table(header, rows)
-
-
-def render_benchmarks(source) -> str:
-    """The benchmark table of a --benchmark-json file or a folder of saved runs: for `report --benchmarks`."""
-    return benchmark_table(benchmark_frame(source))
-
-
 def version_key(version: str):
     """Order torch versions numerically (2.9 before 2.13); the local label (+cpu, +cu130) breaks ties."""
     release = re.match(r"\d+(\.\d+)*", str(version))
@@ -159,51 +108,49 @@ def cross_version_frame(runs):
     wide.columns = wide.columns.swaplevel(0, 1)
     versions = sorted(ok["env_torch"].unique().tolist(), key=version_key)
     wide = wide.reindex(columns=pd.MultiIndex.from_product([versions, ["train_s", "test_acc", "runs"]]))
-    family_rank = {f: i for i, f in enumerate(FAMILIES)}
-    from .models import all_impls
-
-    impl_rank = {impl: i for i, impl in enumerate(all_impls())}
+    family_rank = {f: i for i, f in enumerate(registry.families())}
+    impl_rank = {impl: i for i, impl in enumerate(registry.impl_names())}
     order = sorted(wide.index, key=lambda k: (family_rank.get(k[0], 99), impl_rank.get(k[1], 99), k))
     return wide.loc[order]
 
 
-def cross_version_table(runs) -> str:
-    """Markdown: family | impl | per torch version: median train s, median test acc (n runs if > 1)."""
-    wide = cross_version_frame(runs)
-    versions = list(dict.fromkeys(v for v, _ in wide.columns))
-    header = ["family", "impl"]
-    for version in versions:
-        header += [f"train s ({version})", f"test acc ({version})"]
-    rows = []
-    for (family, impl), row in wide.iterrows():
-        cells = [family, impl]
-        for version in versions:
-            n = row[(version, "runs")]
-            note = f" (n={int(n)})" if isinstance(n, (int, float)) and not math.isnan(n) and n > 1 else ""
-            cells += [_num(row[(version, "train_s")], ".2f") + note, _num(row[(version, "test_acc")], ".4f")]
-        rows.append(cells)
-    return markdown_table(header, rows)
-
-
 # ---------------------------------------------------------------- for `mnistbench report`
+BENCHMARK_COLUMNS = [
+    render.Column("group"), render.Column("benchmark"), render.Column("torch"),
+    render.Column("median", "median", "duration"), render.Column("iqr", "IQR", "duration"),
+    render.Column("rounds", fmt="int"), render.Column("test_acc"), render.Column("best_val_acc"),
+    render.Column("epochs", fmt="int"), render.Column("samples_per_s"),
+]
+
+
 def benchmark_report_frame(frame):
-    """benchmark_frame rows for a report.Table: timings as text with units, accuracy numeric."""
+    """benchmark_frame rows for a report table: one row per benchmark, fastest first in a group;
+    median and IQR in seconds (no IQR from a single round), then accuracy and samples/s: training
+    throughput from mnistbench's own timers for a training benchmark, batch size / median for a step."""
     import pandas as pd
 
     frame = frame.sort_values(["group", "torch", "median_s"], na_position="last", kind="stable")
     throughput = frame["train_samples_per_s"].where(frame["train_samples_per_s"].notna(), frame["samples_per_s"])
     return pd.DataFrame({
         "group": frame["group"].tolist(),
-        "benchmark": frame["name"].tolist(),
+        "benchmark": [f"`{name}`" for name in frame["name"]],
         "torch": frame["torch"].tolist(),
-        "median": [seconds(v) for v in frame["median_s"]],
-        "IQR": [seconds(v) if (r or 0) > 1 else None for v, r in zip(frame["iqr_s"], frame["rounds"])],
-        "rounds": pd.Series([None if pd.isna(r) else int(r) for r in frame["rounds"]], dtype=object),
+        "median": frame["median_s"].astype(float).tolist(),
+        "iqr": [v if (r or 0) > 1 else None for v, r in zip(frame["iqr_s"], frame["rounds"])],
+        "rounds": frame["rounds"].astype(float).tolist(),
         "test_acc": frame["test_acc"].astype(float).tolist(),
         "best_val_acc": frame["best_val_acc"].astype(float).tolist(),
-        "epochs": pd.Series([None if pd.isna(e) else int(e) for e in frame["epochs"]], dtype=object),
+        "epochs": frame["epochs"].astype(float).tolist(),
         "samples_per_s": throughput.astype(float).tolist(),
     })
+
+
+def render_benchmarks(source) -> str:
+    """The Markdown benchmark table of a --benchmark-json file or a folder of saved runs."""
+    frame = benchmark_frame(source)
+    if frame.empty:
+        raise ResultError("no benchmarks to tabulate")
+    return render.to_markdown(benchmark_report_frame(frame), BENCHMARK_COLUMNS, na_text="-")
 
 
 def cross_version_report_frame(runs):
@@ -219,6 +166,21 @@ def cross_version_report_frame(runs):
     return out
 
 
+def cross_version_columns(frame) -> list:
+    columns = [render.Column("family"), render.Column("impl")]
+    for name in frame.columns[2:]:
+        metric, version = name.split(" ", 1)
+        columns.append(render.Column(name, f"{'train s' if metric == 'train_seconds' else 'test acc'} {version}",
+                                     "seconds" if metric == "train_seconds" else "acc"))
+    return columns
+
+
+def cross_version_table(runs) -> str:
+    """Markdown: family | impl | per torch version: median train seconds and median test accuracy."""
+    frame = cross_version_report_frame(runs)
+    return render.to_markdown(frame, cross_version_columns(frame), na_text="-")
+
+
 def report_tables(folder, benchmarks=None) -> list:
     """Extra report.Table objects for `mnistbench report FOLDER [--benchmarks FILE_OR_DIR]`:
 
@@ -226,8 +188,8 @@ def report_tables(folder, benchmarks=None) -> list:
     - "cross_version": median train seconds and test accuracy per torch version, when the runs in
       FOLDER come from more than one torch version (e.g. FOLDER = results/tox after `tox`).
     """
-    from . import results
-    from .report import Table
+    from .. import results
+    from .document import Table
 
     tables = []
     if benchmarks is not None:
@@ -238,6 +200,7 @@ def report_tables(folder, benchmarks=None) -> list:
                            zip(frame["torch"].fillna("?"), frame["cuda_device"].fillna(""))})
         tables.append(Table(
             name="benchmarks", title="pytest-benchmark: timings and accuracy", frame=benchmark_report_frame(frame),
+            columns=BENCHMARK_COLUMNS,
             machine="From " + ", ".join(sorted({Path(f).name for f in frame["file"]})) + "; " + "; ".join(machines)
             + ".",
             note="median/IQR: pytest-benchmark's wall time per round (a whole `train.run` for a training "
@@ -247,7 +210,8 @@ def report_tables(folder, benchmarks=None) -> list:
     runs = results.to_frame(results.load_runs(folder, warn=False)) if Path(folder).is_dir() else None
     if runs is not None and len(torch_versions(runs)) > 1:
         tables.append(Table(
-            name="cross_version", title="Across torch versions", frame=cross_version_report_frame(runs),
+            name="cross_version", title="Across torch versions", frame=(frame := cross_version_report_frame(runs)),
+            columns=cross_version_columns(frame),
             note="Median over finished runs of each implementation under each torch version; compare runs "
                  "made with the same settings (one tox results folder).",
         ))

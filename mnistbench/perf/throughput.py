@@ -11,8 +11,12 @@ import statistics
 
 import torch
 
-from . import data, models, speed, train
-from .config import ConfigError, for_family, validate
+from .. import data, models, train
+from ..config import ConfigError, for_family, validate
+from ..report import render
+from ..report.render import Column
+from . import speed
+from .timing import environment_columns, timed
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 MIN_POINT_SECONDS = 0.3  # time a point at least this long in all...
@@ -37,7 +41,8 @@ def throughput(families, impls=None, batch_sizes=None, samples=16384, repeats=3,
     wanted = speed.pairs(families, impls)
     devices = [train.resolve_device(d) for d in devices]
     arrays = data.load_arrays("mnist", data_root)
-    validate(for_family("logistic", "manual", seed=seed, lr=lr, hidden=hidden))
+    for family, impl in wanted:
+        validate(for_family(family, impl, seed=seed, lr=lr, hidden=hidden))
     if on_start is not None:  # called once the options and data are checked, before measuring
         on_start()
     rows = []
@@ -64,24 +69,25 @@ def throughput_point(family, impl, batch_size, splits, samples, repeats, seed, l
     generator = torch.Generator().manual_seed(seed)
     buffers = train.shuffle_buffers(x, y)
     model.step(x[:batch_size], y[:batch_size])  # warm-up at this shape
-    timings = [speed.timed(device, train.train_epoch, model, x, y, batch_size, generator, "tensor", buffers)]
+    timings = [timed(device, train.train_epoch, model, x, y, batch_size, generator, "tensor", buffers)]
     # a point of a few milliseconds (logistic at batch 4096) is timed more often than --repeats
     repeats = max(repeats, min(MAX_REPEATS, math.ceil(MIN_POINT_SECONDS / timings[0])))
-    timings += [speed.timed(device, train.train_epoch, model, x, y, batch_size, generator, "tensor", buffers)
+    timings += [timed(device, train.train_epoch, model, x, y, batch_size, generator, "tensor", buffers)
                 for _ in range(repeats - 1)]
     seconds = statistics.median(timings)
     rate = n / seconds
     return {"family": family, "impl": impl, "batch_size": batch_size, "train_samples_per_s": rate,
             "epoch_seconds": len(splits.train) / rate, "samples_timed": n, "repeats": repeats,
-            "train_size": len(splits.train), **speed.environment_columns(device)}
+            "train_size": len(splits.train), **environment_columns(device)}
 
 
 def throughput_table(rows) -> str:
     """samples/s, one row per (family, impl, device), one column per batch size."""
-    sizes = sorted({r["batch_size"] for r in rows})
-    keyed = {}
-    for r in rows:
-        keyed.setdefault((r["family"], r["impl"], r["device"]), {})[r["batch_size"]] = r["train_samples_per_s"]
-    header = ["family", "impl", "device", *[f"b={b}" for b in sizes]]
-    body = [[*key, *[f"{rates[b]:,.0f}" if b in rates else "-" for b in sizes]] for key, rates in keyed.items()]
-    return speed.format_table(header, body)
+    import pandas as pd
+
+    frame = pd.DataFrame(rows).pivot_table(index=["family", "impl", "device"], columns="batch_size",
+                                           values="train_samples_per_s", sort=False).reset_index()
+    sizes = [c for c in frame.columns if isinstance(c, (int, float))]
+    frame.columns = [f"b={c}" if c in sizes else c for c in frame.columns]
+    columns = [Column("family"), Column("impl"), Column("device"), *[Column(f"b={b}", fmt="rate") for b in sizes]]
+    return render.to_text(frame, columns)

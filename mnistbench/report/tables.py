@@ -11,13 +11,24 @@ import math
 
 import pandas as pd
 
-from . import plots
-from .config import FAMILY_DEFAULTS
-from .models import TWINS
+from .. import registry
 
-TARGETS = {"logistic": 0.99, "softmax": 0.90, "mlp": 0.97}  # validation accuracy for "time to accuracy"
 CONTEXT = ("dataset", "protocol", "classes", "hidden", "epochs", "patience", "loader", "machine",
            "env_threads", "env_torch")
+
+
+def targets() -> dict:
+    """family -> the validation accuracy of the time-to-accuracy table (declared by each family)."""
+    return {name: f.target_val_acc for name, f in registry.families().items() if f.target_val_acc is not None}
+
+
+def twins(family: str) -> dict:
+    """impl -> the implementation it must agree with, for one family."""
+    return {e.name: e.twin for e in registry.implementations(family) if e.twin}
+
+
+def family_defaults(family: str) -> dict | None:
+    return registry.family(family).defaults if family in registry.families() else None
 
 
 # ---------------------------------------------------------------- the frame
@@ -41,8 +52,8 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     frame["machine"] = frame.env_device_name.where(~gpu, frame.env_device_name + " + " + frame.env_cpu_model)
     for column in CONTEXT:
         frame[column] = frame[column].map(_key)
-    rank = {impl: i for i, impl in enumerate(plots.IMPL_COLOURS)}
-    frame["_family_rank"] = frame.family.map({f: i for i, f in enumerate(FAMILY_DEFAULTS)}).fillna(99)
+    rank = {impl: i for i, impl in enumerate(registry.impl_names())}
+    frame["_family_rank"] = frame.family.map({f: i for i, f in enumerate(registry.families())}).fillna(99)
     frame["_impl_rank"] = frame.impl.map(rank).fillna(99)
     return frame.sort_values(["_family_rank", "_impl_rank", "impl", "lr", "batch_size", "seed"], kind="stable")
 
@@ -50,7 +61,7 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
 def at_defaults(frame, exempt: str | None = None) -> pd.DataFrame:
     """Runs at their family's notebook lr and batch size (except the `exempt` axis, which may vary)."""
     def default(row, axis):
-        defaults = FAMILY_DEFAULTS.get(row.family)
+        defaults = family_defaults(row.family)
         return defaults is None or axis == exempt or math.isclose(row[axis], defaults[axis])
 
     mask = frame.apply(lambda row: default(row, "lr") and default(row, "batch_size"), axis=1)
@@ -115,7 +126,10 @@ def twins_table(defaults) -> pd.DataFrame:
     ok = defaults[defaults.status == "ok"]
     rows = []
     for (family, impl), mine in ok.groupby(["family", "impl"], sort=False):
-        for twin in (TWINS.get(impl), "sklearn") if impl in TWINS else ():
+        twin_of = twins(family)
+        references = [twin_of[impl]] + [e.name for e in registry.implementations(family)
+                                         if not e.iterative and e.name != twin_of[impl]] if impl in twin_of else []
+        for twin in references:
             pairs = mine.merge(ok[ok.impl == twin], on=pair_on, suffixes=("", "_twin"))
             if pairs.empty:
                 continue
@@ -129,13 +143,22 @@ def twins_table(defaults) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def per_class_means(runs) -> pd.DataFrame:
+    """Mean per-class test accuracy: one row per class, one column per implementation."""
+    rows = [{"impl": r.impl, "class": int(c), "acc": a} for _, r in runs.iterrows()
+            for c, a in (r.per_class_acc or {}).items()]
+    return pd.DataFrame(rows).pivot_table(index="class", columns="impl", values="acc", aggfunc="mean")
+
+
 def per_class_table(defaults) -> pd.DataFrame:
     ok, rows = defaults[defaults.status == "ok"], []
     keys = ["family", *context_columns(defaults)]
     for key, runs in ok.groupby(keys, sort=False):
-        table = plots.per_class_table(runs)
-        out = pd.DataFrame({f"{impl}_acc": table[impl] for impl in plots.impl_order(table.columns)})
-        for impl, twin in TWINS.items():
+        table = per_class_means(runs)
+        order = [i for i in registry.impl_names() if i in table.columns] + sorted(
+            set(table.columns) - set(registry.impl_names()))
+        out = pd.DataFrame({f"{impl}_acc": table[impl] for impl in order})
+        for impl, twin in twins(key[0] if isinstance(key, tuple) else key).items():
             if impl in table.columns and twin in table.columns:
                 out[f"{impl}_minus_{twin}"] = table[impl] - table[twin]
         out.insert(0, "class", table.index)
@@ -181,10 +204,11 @@ def seconds_to_target(run, target: float):
 
 
 def time_to_accuracy_table(defaults) -> pd.DataFrame:
-    runs = defaults[defaults.status.isin(["ok", "diverged"]) & defaults.family.isin(list(TARGETS))]
+    goal = targets()
+    runs = defaults[defaults.status.isin(["ok", "diverged"]) & defaults.family.isin(list(goal))]
     rows = []
     for key, group in runs.groupby(["family", "impl", *context_columns(runs)], sort=False):
-        target = TARGETS[key[0]]
+        target = goal[key[0]]
         reached = pd.DataFrame([seconds_to_target(r, target) for _, r in group.iterrows()],
                                columns=["seconds", "epoch"]).dropna()
         rows.append({"family": key[0], "impl": key[1],

@@ -6,21 +6,17 @@ pair as "mean ± std".
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from . import plots, results, study
+from .. import results, study
+from . import plots, render
 from . import tables as tb
 
-THROUGHPUT_CSV = "throughput.csv"  # written by the throughput benchmark (family, impl, device, batch_size, ...)
-THROUGHPUT_COLUMNS = ("family", "impl", "batch_size", "train_samples_per_s")
-
-
-HEADERS = {"train_samples_per_s": "train samples/s", "epochs_run": "epochs run", "noise_2sigma": "noise (2σ)",
-           "this": "this study", "lr": "learning rate", "batch_size": "batch size", "n": "n (ok)"}
+THROUGHPUT_CSV = "throughput.csv"  # written by `mnistbench throughput` (family, impl, device, batch_size, ...)
+THROUGHPUT_REQUIRED = ("family", "impl", "batch_size", "train_samples_per_s")
 
 
 @dataclass
@@ -30,7 +26,8 @@ class Table:
     frame: pd.DataFrame
     machine: str = ""  # the machine and torch version the numbers came from
     note: str = ""
-    na_text: str = "—"
+    na_text: str = render.MISSING
+    columns: list | None = None  # render.Column per shown column; None: every column, formats by name
 
 
 def read_throughput(folder: Path):
@@ -42,7 +39,7 @@ def read_throughput(folder: Path):
         table = pd.read_csv(path)
     except (OSError, ValueError) as exc:
         return None, [f"skipping {path}: {exc}"]
-    missing = [c for c in THROUGHPUT_COLUMNS if c not in table]
+    missing = [c for c in THROUGHPUT_REQUIRED if c not in table]
     if missing:
         return None, [f"skipping {path}: missing columns {', '.join(missing)}"]
     return table, []
@@ -121,65 +118,11 @@ def make_plots(frame, bench, plot_dir: Path) -> list[tuple[str, Path]]:
                      "throughput_bench.png"))
     if len(ok):
         jobs.append(("Validation accuracy vs training seconds",
-                     lambda f, p: plots.plot_val_acc_vs_seconds(f, p, tb.TARGETS), ok, "val_acc_vs_seconds.png"))
+                     lambda f, p: plots.plot_val_acc_vs_seconds(f, p, tb.targets()), ok, "val_acc_vs_seconds.png"))
     return [(title, plot(rows, plot_dir / name)) for title, plot, rows, name in jobs]
 
 
-# ---------------------------------------------------------------- Markdown
-def _format(name: str, value) -> str:
-    if isinstance(value, str):
-        return value
-    if name == "lr" or name.endswith("_lr"):
-        return f"{value:g}"
-    if "samples_per_s" in name:
-        return f"{value:,.0f}"
-    if "ratio" in name:
-        return f"{value:.2f}×"
-    if "seconds" in name:
-        return f"{value:.2f}"
-    if "difference" in name or "_minus_" in name:
-        return f"{value:+.4f}"
-    if any(word in name for word in ("acc", "loss", "noise", "notebook", "this")):
-        return f"{value:.4f}"
-    if name == "diverged_epoch":
-        return str(int(value))
-    if "epoch" in name:
-        return f"{value:.1f}" if isinstance(value, float) else str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def to_markdown(frame: pd.DataFrame, na_text: str = "—") -> str:
-    """A Markdown table; x_mean / x_std column pairs become one 'mean ± std' column named x."""
-    names, columns = list(frame.columns), []
-    for name in names:
-        base = name[: -len("_mean")] if name.endswith("_mean") else None
-        if name.endswith("_std") and f"{name[:-4]}_mean" in names:
-            continue
-        if base is None:
-            cells = [na_text if _missing(v) else _format(name, v) for v in frame[name]]
-        else:
-            stds = frame[f"{base}_std"] if f"{base}_std" in frame else [math.nan] * len(frame)
-            cells = [na_text if _missing(m) else _format(base, m) + ("" if _missing(s) else f" ± {_spread(base, s)}")
-                     for m, s in zip(frame[name], stds)]
-        columns.append((HEADERS.get(base or name, (base or name).replace("_", " ")), cells))
-    header = "| " + " | ".join(title for title, _ in columns) + " |"
-    rule = "| " + " | ".join("---" for _ in columns) + " |"
-    rows = ["| " + " | ".join(str(cells[i]).replace("|", "\\|") for _, cells in columns) + " |"
-            for i in range(len(frame))]
-    return "\n".join([header, rule, *rows])
-
-
-def _spread(name: str, value) -> str:
-    return _format(name, value).lstrip("+").rstrip("×")
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def render(tables, plot_files, folder: Path, n_runs: int, skipped: list[str]) -> str:
+def markdown_document(tables, plot_files, folder: Path, n_runs: int, skipped: list[str]) -> str:
     lines = ["# mnistbench report", "",
              (f"Made by `mnistbench report` from the {n_runs} run files in `runs/` only; every table is "
               "also a CSV next to this file and every picture is in `plots/`.")]
@@ -188,7 +131,8 @@ def render(tables, plot_files, folder: Path, n_runs: int, skipped: list[str]) ->
     for table in tables:
         lines += ["", f"## {table.title}", ""]
         lines += [text for text in (table.machine, table.note) if text]
-        lines += ["", to_markdown(table.frame, table.na_text), "", f"CSV: [{table.name}.csv]({table.name}.csv)"]
+        lines += ["", render.to_markdown(table.frame, table.columns, table.na_text), "",
+                  f"CSV: [{table.name}.csv]({table.name}.csv)"]
     if plot_files:
         lines += ["", "## Plots", ""]
         for title, path in plot_files:
@@ -219,7 +163,7 @@ def build(folder, extra_tables=()) -> dict:
     csvs = []
     for table in tables:
         csvs.append(folder / f"{table.name}.csv")
-        results.atomic_write_text(csvs[-1], table.frame.to_csv(index=False))
+        results.atomic_write_text(csvs[-1], render.to_csv(table.frame))
     report = folder / "report.md"
-    results.atomic_write_text(report, render(tables, plot_files, folder, len(records), skipped))
+    results.atomic_write_text(report, markdown_document(tables, plot_files, folder, len(records), skipped))
     return {"report": report, "tables": csvs, "plots": [path for _, path in plot_files], "warnings": warnings}

@@ -1,6 +1,7 @@
 """Plots of a results DataFrame (results.to_frame), one function per picture.
 
-Each function takes a frame and an output path, writes one PNG and returns the path. Every plot has a
+Each function takes a frame and an output path, writes one PNG and returns the path. Figures are made
+with matplotlib's object API (Figure, not pyplot), so drawing them never touches the user's backend. Every plot has a
 title, axis labels and a legend, and each implementation has one fixed colour in every picture.
 Curves over seeds are the mean per epoch of the runs that reached that epoch.
 """
@@ -9,13 +10,13 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, never a display
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from .. import registry
+from .tables import per_class_means
 
 IMPL_COLOURS = {"manual": "#1f77b4", "handgrad": "#2ca02c", "builtin": "#ff7f0e", "sklearn": "#7f7f7f"}
 FALLBACK_COLOURS = ("#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")  # unused above
@@ -28,9 +29,9 @@ def colour(impl: str) -> str:
 
 
 def impl_order(impls) -> list[str]:
-    """The implementations, known ones in a fixed order, then the others by name."""
-    impls = set(impls)
-    return [impl for impl in IMPL_COLOURS if impl in impls] + sorted(impls - set(IMPL_COLOURS))
+    """The implementations in registration order (built-ins first), then unknown ones by name."""
+    impls, known = set(impls), registry.impl_names()
+    return [impl for impl in known if impl in impls] + sorted(impls - set(known))
 
 
 def _impls(frame) -> list[str]:
@@ -43,7 +44,7 @@ def _width(position: int) -> float:
 
 
 def _families(frame) -> list[str]:
-    order = ("logistic", "softmax", "mlp")
+    order = list(registry.families())
     return [f for f in order if f in set(frame.family)] + sorted(set(frame.family) - set(order))
 
 
@@ -52,12 +53,12 @@ def _save(fig, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path
 
 
 def _grid(n_rows, n_cols, width=5.0, height=3.6):
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(width * n_cols, height * n_rows), squeeze=False)
+    fig = Figure(figsize=(width * n_cols, height * n_rows))
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
     return fig, axes
 
 
@@ -139,20 +140,13 @@ def plot_accuracy_bars(frame, path) -> Path:
     return _save(fig, path)
 
 
-def per_class_table(runs) -> pd.DataFrame:
-    """Mean per-class test accuracy: one row per class, one column per implementation."""
-    rows = [{"impl": r.impl, "class": int(c), "acc": a} for _, r in runs.iterrows()
-            for c, a in (r.per_class_acc or {}).items()]
-    return pd.DataFrame(rows).pivot_table(index="class", columns="impl", values="acc", aggfunc="mean")
-
-
 def plot_per_class(frame, path) -> Path:
     """Test accuracy per class and implementation (mean over seeds), one panel per family."""
     families = _families(frame)
     fig, axes = _grid(len(families), 1, width=9)
     for row, family in enumerate(families):
         ax, runs = axes[row, 0], frame[frame.family == family]
-        table = per_class_table(runs)
+        table = per_class_means(runs)
         impls = [i for i in _impls(runs) if i in table.columns]
         width = 0.8 / max(len(impls), 1)
         for i, impl in enumerate(impls):

@@ -1,4 +1,4 @@
-"""The notebook's own training loops, re-written from ../shared/seed/notebook.txt, for timing only.
+"""The notebook's own training loops, re-written from the original study, for timing only.
 
 `mnistbench speed` times these against mnistbench's loop on the same data and the same math, so they
 keep everything the notebook paid for per batch:
@@ -21,7 +21,10 @@ from torch import nn
 from torch.nn import init
 from torch.utils.data import DataLoader, TensorDataset, random_split
 
-from .data import MLP_MEAN, MLP_STD, TORCHVISION_CLASS, DataError
+from ..data import TORCHVISION_CLASS, DataError
+from ..models.mlp import MEAN as MLP_MEAN
+from ..models.mlp import STD as MLP_STD
+from ..train import sync
 
 EPS = 1e-15  # the notebook's clamp in both linear losses
 
@@ -30,6 +33,11 @@ EPS = 1e-15  # the notebook's clamp in both linear losses
 LOOP_FOR_IMPL = {"manual": "manual", "handgrad": "manual", "builtin": "builtin"}
 LOOPS = {("logistic", "manual"), ("logistic", "builtin"), ("softmax", "manual"), ("softmax", "builtin"),
          ("mlp", "manual")}
+
+
+def has_loop(family: str) -> bool:
+    """Whether the notebook has a loop for this family (a plugin's family has none)."""
+    return any(f == family for f, _ in LOOPS)
 
 
 def loop_for(family: str, impl: str) -> str:
@@ -263,11 +271,6 @@ def mlp(root, sizes, lr, batch_size, seed, device, dataset="mnist"):
     loader = DataLoader(mlp_dataset(root, seed, dataset), batch_size=batch_size, shuffle=True,
                         generator=generator)
     return _mlp_manual(sizes, lr, device), loader
-
-
-def sync(device) -> None:
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def epoch(step, loader, device, max_batches: int | None = None):

@@ -14,13 +14,10 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule, tensorboard_trace_handler
 
-from . import data, models, results, train
-from .config import ConfigError, RunConfig
+from .. import data, models, registry, results, train
+from ..config import ConfigError, RunConfig
 
 TOP_OPS = 15
-# Kineto (torch.profiler's backend) logs each start/stop and, on a CUDA build without a GPU, an error
-# about the device count; level 5 keeps it to real failures. A user's own setting wins.
-os.environ.setdefault("KINETO_LOG_LEVEL", "5")
 
 
 @dataclass(frozen=True)
@@ -47,7 +44,7 @@ def profile_dir(out: Path, run_id: str) -> Path:
 
 def can_profile(cfg: RunConfig) -> bool:
     """scikit-learn fits in one call that torch.profiler cannot look inside: only step-wise models."""
-    return models.is_iterative(models.build(cfg, 1, cfg.n_classes))
+    return registry.implementation(cfg.family, cfg.impl).iterative
 
 
 def profile_steps(cfg: RunConfig, splits, folder: Path, steps: ProfileSteps = ProfileSteps(),
@@ -59,8 +56,7 @@ def profile_steps(cfg: RunConfig, splits, folder: Path, steps: ProfileSteps = Pr
     """
     steps.check()
     device = splits.train.x.device
-    model = models.build(cfg, splits.n_features, splits.n_classes, device)
-    if not models.is_iterative(model):
+    if not can_profile(cfg):
         raise ConfigError(f"{cfg.family}/{cfg.impl} trains in one scikit-learn call; only step-wise "
                           "implementations can be profiled")
     folder = Path(folder)
@@ -68,6 +64,11 @@ def profile_steps(cfg: RunConfig, splits, folder: Path, steps: ProfileSteps = Pr
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot write profiles into {folder.parent}: {exc.strerror or exc}") from None
+    model = models.build(cfg, splits.n_features, splits.n_classes, device)
+    # Kineto (torch.profiler's backend) logs each start/stop and, on a CUDA build without a GPU, an error
+    # about the device count; level 5 keeps it to real failures. A user's own setting wins. Set here,
+    # when profiling starts, not when this module is imported.
+    os.environ.setdefault("KINETO_LOG_LEVEL", "5")
     activities = [ProfilerActivity.CPU]
     if device.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
@@ -110,23 +111,27 @@ def _batches(split, batch_size: int, count: int, seed: int, loader: str = "tenso
 
 def top_ops_table(averages, device_type: str = "cpu", limit: int = TOP_OPS) -> str:
     """A Markdown table of the `limit` operators with the most self time (device time on CUDA)."""
+    import pandas as pd
+
+    from ..report import render
+    from ..report.render import Column
+
     on_cuda = device_type == "cuda"
     key = (lambda e: e.self_device_time_total) if on_cuda else (lambda e: e.self_cpu_time_total)
-    rows = sorted((e for e in averages if not e.key.startswith("ProfilerStep")), key=key, reverse=True)
-    header = ["operator", "calls", "self CPU ms", "CPU total ms"]
+    events = sorted((e for e in averages if not e.key.startswith("ProfilerStep")), key=key, reverse=True)
+    rows = [{"operator": f"`{e.key}`", "calls": e.count, "self_cpu_ms": e.self_cpu_time_total / 1e3,
+             "cpu_total_ms": e.cpu_time_total / 1e3, "self_cuda_ms": e.self_device_time_total / 1e3,
+             "cuda_total_ms": e.device_time_total / 1e3, "self_cpu_mem_kib": e.self_cpu_memory_usage / 1024,
+             "self_cuda_mem_kib": e.self_device_memory_usage / 1024} for e in events[:limit]]
+    ms, kib = (lambda name, header: Column(name, header, "ms")), (lambda name, header: Column(name, header, "kib"))
+    columns = [Column("operator", fmt="text"), Column("calls", fmt="int"), ms("self_cpu_ms", "self CPU ms"),
+               ms("cpu_total_ms", "CPU total ms")]
     if on_cuda:
-        header += ["self CUDA ms", "CUDA total ms"]
-    header += ["self CPU mem KiB"] + (["self CUDA mem KiB"] if on_cuda else [])
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for e in rows[:limit]:
-        cells = [f"`{e.key}`", str(e.count), f"{e.self_cpu_time_total / 1e3:.3f}", f"{e.cpu_time_total / 1e3:.3f}"]
-        if on_cuda:
-            cells += [f"{e.self_device_time_total / 1e3:.3f}", f"{e.device_time_total / 1e3:.3f}"]
-        cells.append(f"{e.self_cpu_memory_usage / 1024:.1f}")
-        if on_cuda:
-            cells.append(f"{e.self_device_memory_usage / 1024:.1f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        columns += [ms("self_cuda_ms", "self CUDA ms"), ms("cuda_total_ms", "CUDA total ms")]
+    columns.append(kib("self_cpu_mem_kib", "self CPU mem KiB"))
+    if on_cuda:
+        columns.append(kib("self_cuda_mem_kib", "self CUDA mem KiB"))
+    return render.to_markdown(pd.DataFrame(rows, columns=[c.name for c in columns]), columns)
 
 
 def profile_configs(configs, out: Path, data_root=None, steps: ProfileSteps = ProfileSteps(),

@@ -1,0 +1,43 @@
+"""The command line: argparse sub-commands, each option declared once (cli.options).
+
+May import everything else; nothing imports cli. User mistakes (ConfigError, DataError, ResultError)
+print one line and exit 2, never a traceback.
+"""
+from __future__ import annotations
+
+import sys
+
+from ..config import ConfigError
+from ..data import DataError
+from ..results import ResultError
+from .commands import add_run
+from .options import OneLineParser
+from .perf import add_perf
+
+USER_ERRORS = (ConfigError, DataError, ResultError)
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="mnistbench", description="Manual vs builtin vs scikit-learn models on MNIST: "
+                           "accuracy, time and throughput under one harness.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    add_run(sub)
+    add_perf(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.handler(args)
+    except USER_ERRORS as exc:
+        command = f" {sys.argv[1]}" if argv is None and len(sys.argv) > 1 else ""
+        print(f"mnistbench{command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mnistbench: interrupted; finished runs are saved", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Every command-line option, declared once: its flags, type, default and help. Commands pick theirs by
+name with add(); RunConfigs come from the parsed options with configs_from()."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import harness, registry
+from ..config import DATASETS, DEVICES, DTYPES, LOADERS, PROTOCOLS, ConfigError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit 2), like every other user mistake."""
+
+    def error(self, message):
+        raise ConfigError(message)
+
+
+def comma_list(kind, name):
+    def parse(text: str):
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"{name}: empty list")
+        try:
+            return [kind(item) for item in items]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name}: cannot read {text!r} as {kind.__name__} values") from None
+
+    return parse
+
+
+def hidden_sizes(text: str) -> tuple[int, ...]:
+    return tuple(comma_list(int, "--hidden")(text))
+
+
+def _opt(*flags, **kwargs):
+    return flags, kwargs
+
+
+def _families_help() -> str:
+    return "comma list of model families (default: all; `mnistbench list` shows them)"
+
+
+# name -> (flags, argparse keyword arguments). A command may override the default (add(..., repeats=3)).
+OPTIONS = {
+    "family": _opt("--family", type=comma_list(str, "--family"), default=None, help=_families_help()),
+    "impl": _opt("--impl", type=comma_list(str, "--impl"), default=None,
+                 help="comma list of implementations (default: every one of each family)"),
+    "epochs": _opt("--epochs", type=int, help="epoch cap (default: the family's, e.g. 100, or 40 for the MLP)"),
+    "lr": _opt("--lr", type=comma_list(float, "--lr"), help="learning rate (default: the family's, 0.01)"),
+    "batch_size": _opt("--batch-size", type=comma_list(int, "--batch-size"),
+                       help="batch size (default: the family's, 64)"),
+    "seed": _opt("--seed", type=comma_list(int, "--seed"), help="seed of split, weights and batch order (default 0)"),
+    "hidden": _opt("--hidden", type=hidden_sizes, help="hidden layer sizes of the MLP, e.g. 512,128"),
+    "patience": _opt("--patience", type=int,
+                     help="early-stopping patience on validation loss (default: the family's; mlp 3, else off)"),
+    "no_early_stop": _opt("--no-early-stop", action="store_true", help="train every epoch, even for the MLP"),
+    "classes": _opt("--classes", type=comma_list(int, "--classes"), help="digits to use, e.g. 0,1"),
+    "device": _opt("--device", type=comma_list(str, "--device"), default=["cpu"],
+                   help=f"{', '.join(DEVICES)} (default cpu)"),
+    "dtype": _opt("--dtype", default="float32", help=f"compute precision: {' or '.join(DTYPES)} (default float32)"),
+    "loader": _opt("--loader", default="tensor", help=f"{' or '.join(LOADERS)} (default tensor)"),
+    "dataset": _opt("--dataset", default="mnist", help=f"{', '.join(DATASETS)} (default mnist)"),
+    "protocol": _opt("--protocol", default="seed", help=f"{' or '.join(PROTOCOLS)} (default seed)"),
+    "threads": _opt("--threads", type=int, help="torch intra-op threads (default: torch's choice)"),
+    "data_root": _opt("--data-root", type=Path,
+                      help="folder holding MNIST/raw/ (default: $MNISTBENCH_DATA, else a download cache)"),
+    "out": _opt("--out", type=Path, default=None, help="output folder (default: $MNISTBENCH_OUT, else mnistbench-out/)"),
+    "resume": _opt("--resume", action="store_true", help="skip points already finished in --out"),
+    "quiet": _opt("--quiet", action="store_true", help="one line per run, not one per epoch"),
+    "verbose": _opt("--verbose", action="store_true", help="one line per epoch, not only per run"),
+    "seeds": _opt("--seeds", type=int, default=3, help="repeat every point over seeds 0..N-1 (default 3)"),
+    "profile": _opt("--profile", action="store_true",
+                    help="also profile a few steps of each run into <out>/profiles/<run_id>/ (untimed)"),
+    "repeats": _opt("--repeats", type=int, default=5, help="timings per point; the median is quoted (default %(default)s)"),
+    "notebook_batches": _opt("--notebook-batches", type=int, default=None,
+                             help="time the notebook's loop over its first N batches and scale to an epoch "
+                                  "(default: whole epochs, but 200 batches for the MLP's ~7 s epoch; 0: whole)"),
+    "samples": _opt("--samples", type=int, default=16384,
+                    help="training samples timed per point, at most the training split (default 16384)"),
+    "wait": _opt("--wait", type=int, default=1, help="steps run before the profiler records (default 1)"),
+    "warmup": _opt("--warmup", type=int, default=2, help="steps recorded then discarded (default 2)"),
+    "active": _opt("--active", type=int, default=5, help="steps recorded and kept (default 5)"),
+    "with_stack": _opt("--with-stack", action="store_true", help="record Python stacks (bigger, slower traces)"),
+    "benchmarks": _opt("--benchmarks", type=Path, metavar="FILE_OR_DIR",
+                       help="pytest-benchmark JSON (or a folder of them): timing stats joined with accuracy"),
+}
+
+# the options of every command that trains models
+TRAINING = ["family", "impl", "epochs", "lr", "batch_size", "seed", "hidden", "patience", "no_early_stop",
+            "classes", "device", "dtype", "loader", "dataset", "protocol", "threads", "data_root", "out"]
+
+
+def add(parser, *names, **changes) -> None:
+    """Add the named options to parser. A keyword argument named like an option changes its argparse
+    settings for this command, e.g. add(p, "repeats", repeats={"default": 3})."""
+    for name in names:
+        flags, kwargs = OPTIONS[name]
+        parser.add_argument(*flags, **{**kwargs, **changes.get(name, {})})
+
+
+def single(args, name: str, command: str):
+    """The one value of a list-valued option in a command that takes one (None when not given)."""
+    value = getattr(args, name)
+    if value is None or not isinstance(value, list):
+        return value
+    if len(value) > 1:
+        raise ConfigError(f"--{name.replace('_', '-')} takes one value in `{command}`; use `mnistbench sweep` "
+                          "for a list")
+    return value[0]
+
+
+def families_of(args) -> list[str]:
+    return args.family or list(registry.families())
+
+
+def configs_from(args, lists: bool, command: str):
+    """RunConfigs for the parsed options: the grid of families x impls x the list-valued options."""
+    axes = {}
+    for name in ("lr", "batch_size", "seed"):
+        axes[name] = getattr(args, name) if lists else single(args, name, command)
+    hidden = args.hidden if lists else ([args.hidden] if args.hidden else None)
+    if args.no_early_stop and args.patience is not None:
+        raise ConfigError("--patience and --no-early-stop contradict each other")
+    families = families_of(args)
+    impls = args.impl or list(dict.fromkeys(i for f in families if f in registry.families()
+                                            for i in registry.impl_names(f)))
+    configs = harness.expand(
+        families, impls, **axes, hidden=hidden,
+        epochs=args.epochs, patience=args.patience, classes=tuple(args.classes) if args.classes else None,
+        device=single(args, "device", command), loader=args.loader, dataset=args.dataset,
+        protocol=args.protocol, threads=args.threads, dtype=args.dtype,
+    )
+    if args.no_early_stop:
+        configs = harness.with_overrides(configs, patience=None)
+    return configs

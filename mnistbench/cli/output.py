@@ -1,0 +1,53 @@
+"""What the command line prints while it works: one line per epoch or run, and closing tables."""
+from __future__ import annotations
+
+import pandas as pd
+
+from ..report import render
+from ..report.render import Column, fmt_value
+
+
+def describe(cfg) -> str:
+    from .. import registry
+
+    uses_hidden = cfg.family in registry.families() and registry.family(cfg.family).uses_hidden
+    hidden = f" hidden={','.join(map(str, cfg.hidden))}" if uses_hidden else ""
+    dtype = f" dtype={cfg.dtype}" if cfg.dtype != "float32" else ""
+    return (f"{cfg.family}/{cfg.impl} lr={cfg.lr:g} batch={cfg.batch_size}{hidden} seed={cfg.seed} "
+            f"device={cfg.device}{dtype}")
+
+
+def print_epoch(record):
+    print(
+        f"    epoch {record['epoch']:>3}  train loss {fmt_value(record['train_loss'], 'loss')} "
+        f"acc {fmt_value(record['train_acc'], 'acc')}  val loss {fmt_value(record['val_loss'], 'loss')} "
+        f"acc {fmt_value(record['val_acc'], 'acc')}  {record['train_seconds']:.2f}s  "
+        f"{fmt_value(record['train_samples_per_s'], 'rate')} samples/s",
+        flush=True,
+    )
+
+
+def print_run_start(index, total, cfg):
+    print(f"[{index}/{total}] {describe(cfg)}", flush=True)
+
+
+def print_run_end(index, total, cfg, record):
+    if record is None:
+        print(f"[{index}/{total}] {describe(cfg)}: already done, skipped (--resume)", flush=True)
+        return
+    extra = f" at epoch {record['diverged_epoch']}" if record["status"] == "diverged" else ""
+    extra += f": {record['error']}" if record["status"] == "failed" else ""
+    print(
+        f"[{index}/{total}] {record['status']}{extra}: test acc {fmt_value(record['test_acc'], 'acc')}, "
+        f"{record['epochs_run']} epochs, {fmt_value(record['train_seconds'], 'seconds')} s training",
+        flush=True,
+    )
+
+
+SUMMARY = [Column("family"), Column("impl"), Column("status"), Column("test_acc"), Column("best_val_acc"),
+           Column("epochs_run", "epochs"), Column("train_seconds"), Column("train_samples_per_s", "samples/s")]
+
+
+def summary_table(records) -> str:
+    frame = pd.DataFrame([{c.name: r.get(c.name) for c in SUMMARY} for r in records])
+    return render.to_text(frame, SUMMARY)

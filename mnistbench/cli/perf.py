@@ -1,0 +1,173 @@
+"""The performance sub-commands: speed (notebook vs mnistbench vs bare loop), throughput, profile."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from .. import harness
+from ..config import ConfigError
+from . import options
+from .output import describe
+
+
+def add_perf(sub) -> None:
+    speed = sub.add_parser("speed", help="epoch seconds: the notebook's loop vs mnistbench's vs a bare loop, "
+                                         "and the MLP's matmul floor")
+    options.add(speed, "family", "impl", "batch_size", "notebook_batches", "device", "repeats", "hidden", "seed",
+                "threads", "data_root", "out",
+                impl={"help": "comma list of iterative implementations (default: every one; sklearn has no epochs)"},
+                batch_size={"help": "batch size (default 64)"})
+    speed.set_defaults(handler=cmd_speed)
+    throughput = sub.add_parser("throughput", help="training samples/s against batch size, every implementation")
+    options.add(throughput, "family", "impl", "batch_size", "samples", "device", "repeats", "hidden", "seed",
+                "threads", "data_root", "out",
+                batch_size={"help": "comma list of batch sizes (default 16,32,...,4096)"},
+                device={"default": None, "help": "comma list of devices (default: cpu, and cuda when available)"},
+                repeats={"default": 3})
+    throughput.set_defaults(handler=cmd_throughput)
+    profile = sub.add_parser("profile", help="torch.profiler traces (TensorBoard) and top operators of a few steps")
+    options.add(profile, *options.TRAINING, "wait", "warmup", "active", "with_stack")
+    profile.set_defaults(handler=cmd_profile)
+
+
+def _or(value, default):
+    return default if value is None else value
+
+
+def warn_if_busy():
+    from ..perf import timing
+
+    warning = timing.busy_warning()
+    if warning:
+        print(warning, file=sys.stderr)
+
+
+def cmd_speed(args):
+    import torch
+
+    from .. import env
+    from ..perf import speed, timing
+
+    timing.set_threads(args.threads)
+    out = Path(args.out or harness.default_out())
+    batch_size = options.single(args, "batch_size", "speed")
+    batch_size = 64 if batch_size is None else batch_size
+    device = options.single(args, "device", "speed")
+    started = time.perf_counter()
+
+    def on_start():  # the options and data are checked: a user mistake never gets here
+        timing.prepare_out(out)  # created only now, so a bad option leaves nothing behind
+        print(f"speed: batch {batch_size}, at least {args.repeats} repeats, device {device}, "
+              f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
+              f"load average {env.load_average()}", flush=True)
+        warn_if_busy()
+
+    rows = speed.speed(
+        options.families_of(args), args.impl, batch_size=batch_size, repeats=args.repeats,
+        notebook_batches=args.notebook_batches, device=device, seed=_or(options.single(args, "seed", "speed"), 0),
+        hidden=args.hidden or (512, 128), data_root=args.data_root, on_start=on_start,
+        on_row=lambda r: print(f"  {r['family']}/{r['impl']}: mnistbench {r['mnistbench_s']:.3f} s, "
+                               f"notebook {r['notebook_s']:.3f} s", flush=True),
+        on_skip=lambda family, why: print(f"  {family}: skipped ({why})", flush=True),
+    )
+    print()
+    print(speed.speed_table(rows))
+    print("\nepoch seconds: median (min-max) of the repeats, interleaved; nb/mb = notebook / mnistbench, "
+          "mb/bare = mnistbench / bare loop, mb/floor = mnistbench / matmul floor")
+    for row in rows:
+        if row["notebook_batches_timed"] < row["epoch_batches"]:
+            print(f"{row['family']}/{row['impl']}: notebook epoch scaled from its first "
+                  f"{row['notebook_batches_timed']} of {row['epoch_batches']} batches")
+    for row in rows:
+        if row.get("floor_s"):
+            print(f"{row['family']}/{row['impl']}: floor = {row['epoch_gflop']:.3g} GFLOP / "
+                  f"{row['matmul_gflops']:.3g} GFLOP/s (torch.mm on the step's shapes; a square sgemm "
+                  f"reaches {row['peak_gflops']:.1f} GFLOP/s)")
+            break
+    checks = speed.check_targets(rows)
+    if checks and batch_size == 64 and device == "cpu":
+        print("\ntarget (batch 64, any CPU):")
+        for what, value, bound, met in checks:
+            print(f"  {'met   ' if met else 'MISSED'} {what} = {value:.2f} (target {bound})")
+    path = timing.write_csv(rows, out / "speed.csv", speed.SPEED_COLUMNS)
+    print(f"\nsaved {path} ({harness.elapsed_since(started)}; load average now {env.load_average()})")
+    return 0
+
+
+def cmd_throughput(args):
+    import torch
+
+    from ..perf import throughput, timing
+
+    timing.set_threads(args.threads)
+    out = Path(args.out or harness.default_out())
+    devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    started = time.perf_counter()
+
+    def on_start():  # the options and data are checked: a user mistake never gets here
+        timing.prepare_out(out)
+        warn_if_busy()
+
+    rows = throughput.throughput(
+        options.families_of(args), args.impl, batch_sizes=args.batch_size, samples=args.samples,
+        repeats=args.repeats, devices=devices, seed=_or(options.single(args, "seed", "throughput"), 0),
+        hidden=args.hidden or (512, 128), data_root=args.data_root, on_start=on_start,
+        on_row=lambda r: print(f"  {r['family']}/{r['impl']} {r['device']} batch {r['batch_size']}: "
+                               f"{r['train_samples_per_s']:,.0f} samples/s", flush=True),
+    )
+    print()
+    print(throughput.throughput_table(rows))
+    print(f"\ntraining samples/s of mnistbench's loop: median of at least {args.repeats} timings (more for "
+          f"points under {throughput.MIN_POINT_SECONDS} s) of up to {args.samples} samples per point, "
+          f"{rows[0]['threads'] if rows else '-'} threads")
+    path = timing.write_csv(rows, out / "throughput.csv", throughput.THROUGHPUT_COLUMNS)
+    print(f"saved {path} ({harness.elapsed_since(started)})")
+    return 0
+
+
+def print_profile_skip(cfg):
+    print(f"{describe(cfg)}: not profiled (scikit-learn trains in one call torch.profiler cannot look inside)")
+
+
+def cmd_profile(args):
+    from ..perf import profiling
+
+    configs = options.configs_from(args, lists=False, command="profile")
+    out = args.out or harness.default_out()
+    steps = profiling.ProfileSteps(args.wait, args.warmup, args.active).check()
+
+    def show(done):
+        print(f"{describe(done['cfg'])}: {steps.active} steps profiled; trace in {done['folder']}\n")
+        print(done["top_ops"] + "\n", flush=True)
+
+    profiled = profiling.profile_configs(configs, out, args.data_root, steps, args.with_stack,
+                                         on_profile=show, on_skip=print_profile_skip)
+    if not profiled:
+        raise ConfigError("nothing to profile: only step-wise implementations (not sklearn) can be profiled")
+    print(f"{len(profiled)} profile(s); open them with: tensorboard --logdir {Path(out) / 'profiles'}")
+    return 0
+
+
+def profiling_hooks(args, out, on_run_start, on_run_end):
+    """`run --profile`: before each timed run, profile a few steps of a model of its own (so the run's
+    timings are untouched), then name the profile folder after the run's id."""
+    from ..perf import profiling
+
+    arrays, pending = {}, {}
+
+    def start(index, total, cfg):
+        on_run_start(index, total, cfg)
+        done = profiling.profile_configs([cfg], out, args.data_root, arrays=arrays,
+                                         on_skip=lambda c: print("    profile: skipped (scikit-learn)"))
+        if done:
+            pending[index] = done[0]["folder"]
+
+    def end(index, total, cfg, record):
+        on_run_end(index, total, cfg, record)
+        folder = pending.pop(index, None)
+        if folder is not None and record is not None:
+            folder = profiling.adopt_run_id(folder, out, record["run_id"])
+            print(f"    profile: {folder} (top operators in top_ops.md)", flush=True)
+
+    return start, end

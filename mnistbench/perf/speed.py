@@ -1,0 +1,208 @@
+"""`mnistbench speed`: how fast the same math trains, the notebook's way and mnistbench's, in one process.
+
+speed, per (family, implementation) at one batch size, on the same training split:
+- notebook:   the notebook's own loop for the same math (notebook_loops.py), one epoch;
+- mnistbench: train.train_epoch, timed exactly as train.fit times an epoch (`mnistbench run`'s loop);
+- bare:       shuffle + contiguous slices + model.step and nothing else (no bookkeeping at all);
+the three are interleaved repeat by repeat, so a change in machine load hits them alike, and each is
+quoted as the median (and min/max) of its repeats. For the MLP the floor is the epoch's matrix-multiply
+FLOPs over the rate torch.mm reaches, in the same process, on the very shapes and layouts of the MLP's
+step (forward x·Wᵀ, dW = δᵀ·a, dX = δ·W at this batch size): an epoch cannot beat its own matmuls.
+A large square sgemm's rate is reported beside it as the machine's peak (no batch-64 matmul gets there).
+
+Families without a notebook loop (a plugin's) are skipped with a note, not an error.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+
+import torch
+
+from .. import data, models, registry, train
+from ..config import ConfigError, check_family, for_family, validate
+from ..report import render
+from ..report.render import Column
+from . import floor, notebook_loops
+from .timing import environment_columns, release_memory, timed
+
+NOTEBOOK_MLP_BATCHES = 200  # the notebook's MLP epoch is 7-12 s: time 200 of its 782 batches and scale
+MIN_FAMILY_SECONDS = 5.0  # a family's rounds are repeated until they took this long...
+MAX_REPEAT_FACTOR = 5  # ...but at most this many times --repeats
+
+SPEED_COLUMNS = [
+    "family", "impl", "notebook_loop", "device", "device_name", "batch_size", "threads", "torch", "repeats",
+    "train_size", "epoch_batches", "notebook_batches_timed",
+    "notebook_s", "notebook_min_s", "notebook_max_s", "mnistbench_s", "mnistbench_min_s", "mnistbench_max_s",
+    "bare_s", "bare_min_s", "bare_max_s", "notebook_over_mnistbench", "mnistbench_over_bare",
+    "epoch_gflop", "matmul_gflops", "floor_s", "mnistbench_over_floor", "peak_gflops", "load_1m",
+]
+
+# The portable target, for batch 64 on any CPU: (family, impl, column, "min" | "max", bound). The notebook
+# ratios are information about the machine they ran on (its image decoding, its DataLoader), not a target.
+TARGETS = [("mlp", "manual", "mnistbench_over_floor", "max", 1.3)]
+
+
+def iterative_impls(family: str) -> list[str]:
+    return [e.name for e in registry.implementations(family) if e.iterative]
+
+
+def pairs(families, impls=None) -> list[tuple[str, str]]:
+    """Every iterative (family, impl) pair of the lists; scikit-learn has no epochs to time."""
+    out = []
+    for family in families:
+        check_family(family)
+        out += [(family, i) for i in iterative_impls(family) if impls is None or i in impls]
+    for impl in impls or []:
+        if not any(i == impl for _, i in out):
+            raise ConfigError(f"no iterative implementation {impl!r} in {', '.join(families)}")
+    return out
+
+
+def median_min_max(values) -> tuple[float, float, float]:
+    return statistics.median(values), min(values), max(values)
+
+
+def bare_epoch(model, x, y, batch_size, generator, buffers) -> None:
+    """The least a training epoch can do: one shuffle (into reused buffers, as train.fit's), contiguous
+    slices, the steps."""
+    for xb, yb in train.epoch_batches(x, y, batch_size, generator, "tensor", buffers):
+        model.step(xb, yb)
+
+
+# ---------------------------------------------------------------- speed
+def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, data_root, device):
+    """Rows (one per impl) for one family. Every variant is timed once per round, the rounds interleave
+    the variants, and each is quoted as the median (and min, max) over the rounds."""
+    x, y = splits.train.x, splits.train.y
+    n, batch_size, n_classes = len(y), cfg_base.batch_size, splits.n_classes
+    epoch_batches = math.ceil(n / batch_size)
+    sizes = [splits.n_features, *cfg_base.hidden, n_classes]
+    loops = {}
+    for impl in impls:
+        loop = notebook_loops.loop_for(family, impl)
+        if loop not in loops:
+            if family == "mlp":
+                loops[loop] = notebook_loops.mlp(data_root or data.default_root(), sizes, cfg_base.lr,
+                                                 batch_size, cfg_base.seed, device, cfg_base.dataset)
+            else:
+                loops[loop] = notebook_loops.linear(family, loop, x, y, n_classes, cfg_base.lr, batch_size,
+                                                    cfg_base.seed, device)
+            notebook_loops.epoch(*loops[loop], device, max_batches=3)  # warm-up
+    if notebook_batches is None:  # the default: whole epochs, except for the MLP's ~12 s one
+        notebook_batches = NOTEBOOK_MLP_BATCHES if family == "mlp" else 0
+    cap = min(notebook_batches, epoch_batches) if notebook_batches > 0 else epoch_batches
+    runners = {}
+    for impl in impls:
+        cfg = validate(for_family(family, impl, batch_size=batch_size, lr=cfg_base.lr, seed=cfg_base.seed,
+                                  hidden=cfg_base.hidden, device=cfg_base.device))
+        train.warm_up(cfg, splits, device)
+        runners[impl] = [models.build(cfg, splits.n_features, n_classes, device) for _ in range(2)]
+        for model in runners[impl]:  # first calls on these very tensors, before any timing
+            for _ in range(3):
+                model.step(x[:batch_size], y[:batch_size])
+    gens = {key: torch.Generator().manual_seed(cfg_base.seed) for key in ("mnistbench", "bare")}
+    buffers = {key: train.shuffle_buffers(x, y) for key in ("mnistbench", "bare")}
+    times = {key: [] for key in [*loops, *[(impl, kind) for impl in impls for kind in ("mnistbench", "bare")]]}
+    rates = []
+
+    def one_round():
+        for loop, (step, loader) in loops.items():
+            release_memory()
+            seconds, tally = notebook_loops.epoch(step, loader, device, max_batches=cap)
+            times[loop].append(seconds * epoch_batches / tally.batches)
+        for impl, (model, bare_model) in runners.items():
+            times[(impl, "mnistbench")].append(
+                timed(device, train.train_epoch, model, x, y, batch_size, gens["mnistbench"], "tensor",
+                      buffers["mnistbench"]))
+            times[(impl, "bare")].append(
+                timed(device, bare_epoch, bare_model, x, y, batch_size, gens["bare"], buffers["bare"]))
+        if family == "mlp":
+            rates.append(floor.matmul_gflops(sizes, batch_size, device))
+
+    # short epochs (logistic: ~0.02 s) get more rounds, so that their median is not a handful of samples
+    round_seconds = timed(device, one_round)
+    rounds = max(repeats, min(MAX_REPEAT_FACTOR * repeats, math.ceil(MIN_FAMILY_SECONDS / round_seconds)))
+    for _ in range(rounds - 1):
+        one_round()
+    peak = floor.peak_gflops(device) if family == "mlp" else None
+    rows = []
+    for impl in impls:
+        loop = notebook_loops.loop_for(family, impl)
+        nb, mb, bare = (median_min_max(times[k]) for k in (loop, (impl, "mnistbench"), (impl, "bare")))
+        row = {"family": family, "impl": impl, "notebook_loop": loop, "batch_size": batch_size,
+               "repeats": rounds, "train_size": n, "epoch_batches": epoch_batches,
+               "notebook_batches_timed": cap, "notebook_over_mnistbench": nb[0] / mb[0],
+               "mnistbench_over_bare": mb[0] / bare[0]}
+        for name, (median, low, high) in (("notebook", nb), ("mnistbench", mb), ("bare", bare)):
+            row.update({f"{name}_s": median, f"{name}_min_s": low, f"{name}_max_s": high})
+        if family == "mlp":
+            gflop = floor.mlp_flops_per_sample(sizes) * n / 1e9
+            rate = statistics.median(rates)
+            row.update({"epoch_gflop": gflop, "matmul_gflops": rate, "floor_s": gflop / rate,
+                        "mnistbench_over_floor": mb[0] / (gflop / rate), "peak_gflops": peak})
+        rows.append(row)
+    return rows
+
+
+def speed(families, impls=None, batch_size=64, repeats=5, notebook_batches=None, device="cpu", seed=0,
+          lr=0.01, hidden=(512, 128), data_root=None, on_start=None, on_row=None, on_skip=None) -> list[dict]:
+    """The speed table: one row per iterative (family, impl) of the lists. on_start() is called once the
+    options and the data have been checked, just before measuring; on_row(row) after each row;
+    on_skip(family, reason) for a family that has no notebook loop to compare with."""
+    if repeats < 1:
+        raise ConfigError(f"repeats must be >= 1, got {repeats}")
+    if notebook_batches is not None and notebook_batches < 0:
+        raise ConfigError(f"notebook batches must be >= 0, got {notebook_batches}")
+    wanted = pairs(families, impls)
+    device = train.resolve_device(device)
+    arrays = data.load_arrays("mnist", data_root)
+    configs = {family: validate(for_family(family, impl, batch_size=batch_size, seed=seed, lr=lr, hidden=hidden,
+                                           device=str(device))) for family, impl in wanted}
+    if on_start is not None:
+        on_start()
+    rows = []
+    for family, cfg in configs.items():
+        if not notebook_loops.has_loop(family):
+            if on_skip is not None:
+                on_skip(family, "no notebook loop to compare with")
+            continue
+        splits = data.load(cfg, device=device, arrays=arrays)
+        for row in measure_family(family, [i for f, i in wanted if f == family], splits, cfg, repeats,
+                                  notebook_batches, data_root, device):
+            row.update(environment_columns(device))
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+    return rows
+
+
+def check_targets(rows) -> list[tuple[str, float, str, bool]]:
+    """(what, measured, bound as text, met) for every target that the rows cover."""
+    by_pair = {(r["family"], r["impl"]): r for r in rows}
+    out = []
+    for family, impl, column, kind, bound in TARGETS:
+        value = by_pair.get((family, impl), {}).get(column)
+        if value is None:
+            continue
+        met = value >= bound if kind == "min" else value <= bound
+        out.append((f"{family}/{impl} {column}", value, f"{'>=' if kind == 'min' else '<='} {bound:g}", met))
+    return out
+
+
+SPEED_TABLE = [
+    Column("family"), Column("impl"), Column("notebook_loop", "notebook loop"),
+    Column("notebook", "notebook s", "seconds"), Column("mnistbench", "mnistbench s", "seconds"),
+    Column("bare", "bare s", "seconds"), Column("notebook_over_mnistbench", "nb/mb", "ratio"),
+    Column("mnistbench_over_bare", "mb/bare", "ratio"), Column("floor_s", "floor s", "seconds"),
+    Column("mnistbench_over_floor", "mb/floor", "ratio"),
+]
+
+
+def speed_table(rows) -> str:
+    """Epoch seconds as median (min-max) over the repeats, the ratios, and the MLP's floor."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows).rename(columns=lambda c: c[: -len("_s")] if c in (
+        "notebook_s", "mnistbench_s", "bare_s") else c.replace("_min_s", "_min").replace("_max_s", "_max"))
+    return render.to_text(frame, SPEED_TABLE)
