@@ -1,0 +1,152 @@
+"""The statistics behind every figure mnistbench prints: spreads, 95 % intervals and verdicts.
+
+All of it is scipy.stats; nothing here is hand-rolled beyond arranging its inputs.
+
+- A sample of timings (the steady-state epochs of a run, the rounds of a benchmark) is summarised by its
+  median, IQR and a bootstrap 95 % interval of the median.
+- Figures over seeds are a mean with a Student-t 95 % interval (n = 1 has no interval, and says so).
+- "A is slower than B" is a Welch t-test on log times (so the effect is a ratio of geometric means, with
+  its own 95 % interval) plus a minimum effect: significant at alpha AND beyond the threshold, as asv
+  (a test and a factor) and criterion.rs (alpha = 0.05 and a noise band) decide.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+CONFIDENCE = 0.95
+ALPHA = 0.05
+THRESHOLD = 0.05  # a ratio within 1 ± 5 % is no detectable difference, however significant
+CV_LIMIT = 0.10  # a timing sample whose coefficient of variation exceeds this is unstable
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def _clean(values) -> np.ndarray:
+    array = np.asarray([v for v in values if v is not None], dtype=float)
+    return array[np.isfinite(array)]
+
+
+def median_interval(values, confidence: float = CONFIDENCE, seed: int = 0) -> tuple[float, float]:
+    """A bootstrap interval of the median (BCa, percentile where BCa is undefined); nan for n < 3."""
+    sample = _clean(values)
+    if len(sample) < 3 or np.ptp(sample) == 0:
+        value = float(np.median(sample)) if len(sample) >= 3 else math.nan
+        return value, value
+    for method in ("BCa", "percentile"):
+        result = sps.bootstrap((sample,), np.median, confidence_level=confidence, n_resamples=BOOTSTRAP_RESAMPLES,
+                               method=method, random_state=np.random.default_rng(seed))
+        low, high = result.confidence_interval
+        if math.isfinite(low) and math.isfinite(high):
+            return float(low), float(high)
+    return math.nan, math.nan
+
+
+def timing_summary(values) -> dict:
+    """median, iqr, ci_low, ci_high (of the median), cv (std / mean), n of a sample of seconds."""
+    sample = _clean(values)
+    if len(sample) == 0:
+        return {"median": math.nan, "iqr": math.nan, "ci_low": math.nan, "ci_high": math.nan, "cv": math.nan,
+                "n": 0}
+    low, high = median_interval(sample)
+    cv = float(np.std(sample, ddof=1) / np.mean(sample)) if len(sample) > 1 and np.mean(sample) > 0 else math.nan
+    return {"median": float(np.median(sample)), "iqr": float(sps.iqr(sample)), "ci_low": low, "ci_high": high,
+            "cv": cv, "n": int(len(sample))}
+
+
+def mean_interval(values, confidence: float = CONFIDENCE) -> dict:
+    """mean, ci_low, ci_high (Student t), std and n; the interval is nan when n < 2."""
+    sample = _clean(values)
+    n = len(sample)
+    if n == 0:
+        return {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, "std": math.nan, "n": 0}
+    mean = float(np.mean(sample))
+    if n < 2:
+        return {"mean": mean, "ci_low": math.nan, "ci_high": math.nan, "std": math.nan, "n": 1}
+    std = float(np.std(sample, ddof=1))
+    if std == 0:
+        return {"mean": mean, "ci_low": mean, "ci_high": mean, "std": 0.0, "n": n}
+    low, high = sps.t.interval(confidence, df=n - 1, loc=mean, scale=sps.sem(sample))
+    return {"mean": mean, "ci_low": float(low), "ci_high": float(high), "std": std, "n": n}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """new against base: ratio = geometric mean of new / of base (> 1: new takes longer)."""
+
+    ratio: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n_base: int
+    n_new: int
+    verdict: str  # "faster" | "slower" | "no detectable difference" | "too few samples"
+
+    def as_dict(self, prefix: str = "ratio") -> dict:
+        return {prefix: self.ratio, f"{prefix}_ci_low": self.ci_low, f"{prefix}_ci_high": self.ci_high,
+                "p_value": self.p_value, "n_base": self.n_base, "n_new": self.n_new, "verdict": self.verdict}
+
+
+def verdict(ratio: float, p_value: float, threshold: float = THRESHOLD, alpha: float = ALPHA) -> str:
+    """slower / faster only when significant AND beyond the minimum effect; else no detectable difference."""
+    if not math.isfinite(p_value) or not math.isfinite(ratio):
+        return "too few samples"
+    if p_value < alpha and ratio > 1 + threshold:
+        return "slower"
+    if p_value < alpha and ratio < 1 / (1 + threshold):
+        return "faster"
+    return "no detectable difference"
+
+
+def compare_times(base, new, threshold: float = THRESHOLD, alpha: float = ALPHA,
+                  confidence: float = CONFIDENCE) -> Comparison:
+    """Welch's t-test on log seconds of two timing samples (each needs n >= 2)."""
+    a, b = np.log(_clean(base)), np.log(_clean(new))
+    if len(a) < 2 or len(b) < 2:
+        ratio = float(np.exp(np.mean(b) - np.mean(a))) if len(a) and len(b) else math.nan
+        return Comparison(ratio, math.nan, math.nan, math.nan, len(a), len(b), "too few samples")
+    if np.ptp(a) == 0 and np.ptp(b) == 0:  # identical repeated values: no variance to test against
+        ratio = float(np.exp(b[0] - a[0]))
+        p = 1.0 if ratio == 1 else 0.0
+        return Comparison(ratio, ratio, ratio, p, len(a), len(b), verdict(ratio, p, threshold, alpha))
+    result = sps.ttest_ind(b, a, equal_var=False)
+    low, high = result.confidence_interval(confidence)
+    ratio = float(np.exp(np.mean(b) - np.mean(a)))
+    p = float(result.pvalue)
+    return Comparison(ratio, float(np.exp(low)), float(np.exp(high)), p, len(a), len(b),
+                      verdict(ratio, p, threshold, alpha))
+
+
+def compare_from_stats(base_mean: float, base_std: float, base_n: int, new_mean: float, new_std: float,
+                       new_n: int, threshold: float = THRESHOLD, alpha: float = ALPHA,
+                       confidence: float = CONFIDENCE) -> Comparison:
+    """The same verdict from summary statistics only (e.g. pytest-benchmark JSON without raw data):
+    Welch's t-test on the means; the ratio's interval from the delta method on log means."""
+    if base_n < 2 or new_n < 2 or base_mean <= 0 or new_mean <= 0:
+        ratio = new_mean / base_mean if base_mean > 0 else math.nan
+        return Comparison(ratio, math.nan, math.nan, math.nan, base_n, new_n, "too few samples")
+    result = sps.ttest_ind_from_stats(new_mean, new_std, new_n, base_mean, base_std, base_n, equal_var=False)
+    ratio = new_mean / base_mean
+    # variance of log(mean) ~ (std / mean)^2 / n; Welch-Satterthwaite degrees of freedom for the interval
+    var_new, var_base = (new_std / new_mean) ** 2 / new_n, (base_std / base_mean) ** 2 / base_n
+    spread = math.sqrt(var_new + var_base)
+    if spread == 0:
+        p = 1.0 if ratio == 1 else 0.0
+        return Comparison(ratio, ratio, ratio, p, base_n, new_n, verdict(ratio, p, threshold, alpha))
+    dof = (var_new + var_base) ** 2 / (var_new**2 / (new_n - 1) + var_base**2 / (base_n - 1))
+    half = sps.t.ppf(0.5 + confidence / 2, dof) * spread
+    p = float(result.pvalue)
+    return Comparison(ratio, ratio * math.exp(-half), ratio * math.exp(half), p, base_n, new_n,
+                      verdict(ratio, p, threshold, alpha))
+
+
+def accuracy_band(p_a: float, n_a: int, p_b: float, n_b: int, seed_var_a: float = 0.0, seeds_a: int = 1,
+                  seed_var_b: float = 0.0, seeds_b: int = 1, confidence: float = CONFIDENCE) -> float:
+    """Half-width of the band within which two accuracies are indistinguishable: z · sqrt of the binomial
+    variance of each figure (p(1-p)/n evaluated images) plus the variance of each mean over seeds
+    (seed variance / number of seeds)."""
+    variance = sum(p * (1 - p) / n for p, n in ((p_a, n_a), (p_b, n_b)) if n and math.isfinite(p))
+    variance += (seed_var_a or 0.0) / max(seeds_a, 1) + (seed_var_b or 0.0) / max(seeds_b, 1)
+    return float(sps.norm.ppf(0.5 + confidence / 2) * math.sqrt(variance))
