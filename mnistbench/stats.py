@@ -24,6 +24,13 @@ CV_LIMIT = 0.10  # a timing sample whose coefficient of variation exceeds this i
 BOOTSTRAP_RESAMPLES = 2000
 
 
+def steady_state(epoch_seconds) -> list:
+    """The epochs that describe a run's steady state: every epoch but the first, which pays one-time
+    costs (page faults on fresh buffers, lazy initialisation); a one-epoch run has only its first."""
+    seconds = [s for s in epoch_seconds if s is not None]
+    return seconds[1:] if len(seconds) >= 2 else seconds
+
+
 def _clean(values) -> np.ndarray:
     array = np.asarray([v for v in values if v is not None], dtype=float)
     return array[np.isfinite(array)]

@@ -70,3 +70,8 @@ def test_accuracy_band_adds_both_binomial_terms_and_the_seed_variance_of_the_mea
     assert one == pytest.approx(1.96 * math.sqrt(2 * 0.99 * 0.01 / 2500), rel=1e-3)
     with_seeds = stats.accuracy_band(0.99, 2500, 0.99, 2500, seed_var_a=1e-6, seeds_a=3)
     assert with_seeds == pytest.approx(1.96 * math.sqrt(2 * 0.99 * 0.01 / 2500 + 1e-6 / 3), rel=1e-3)
+
+
+def test_steady_state_leaves_out_the_first_epoch_unless_it_is_the_only_one():
+    assert stats.steady_state([0.2, 0.1, 0.11]) == [0.1, 0.11]
+    assert stats.steady_state([0.2]) == [0.2]
