@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, field, fields
 
 from . import registry
@@ -11,6 +12,9 @@ PROTOCOLS = ("seed", "official")
 LOADERS = ("tensor", "dataloader")
 DEVICES = ("cpu", "cuda", "auto")
 DTYPES = ("float32", "bfloat16")
+MAX_THREADS = 1024  # torch crashes (segfault) on absurd counts such as 100000: a typo, refused up front
+MAX_SEED = 2**32 - 1  # scikit-learn and numpy take seeds in 0..2**32-1
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 class ConfigError(ValueError):
@@ -94,18 +98,7 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"unknown dtype {cfg.dtype!r}; choose from {', '.join(DTYPES)}")
     if cfg.loader not in LOADERS:
         raise ConfigError(f"unknown loader {cfg.loader!r}; choose from {', '.join(LOADERS)}")
-    if not isinstance(cfg.lr, (int, float)) or not math.isfinite(cfg.lr) or cfg.lr <= 0:
-        raise ConfigError(f"learning rate must be a finite number > 0, got {cfg.lr}")
-    if cfg.batch_size < 1:
-        raise ConfigError(f"batch size must be >= 1, got {cfg.batch_size}")
-    if cfg.epochs < 1:
-        raise ConfigError(f"epochs must be >= 1, got {cfg.epochs}")
-    if cfg.patience is not None and cfg.patience < 0:
-        raise ConfigError(f"patience must be >= 0, got {cfg.patience}")
-    if cfg.threads is not None and cfg.threads < 1:
-        raise ConfigError(f"threads must be >= 1, got {cfg.threads}")
-    if not cfg.hidden or any(h < 1 for h in cfg.hidden):
-        raise ConfigError(f"--hidden sizes must be one or more integers >= 1, got {list(cfg.hidden)}")
+    _check_numbers(cfg)
     classes = cfg.class_list
     if len(classes) < 2:
         raise ConfigError(f"need at least two classes, got {list(classes)}")
@@ -115,4 +108,40 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"classes must be digits 0-9, got {list(classes)}")
     if family.n_classes is not None and len(classes) != family.n_classes:
         raise ConfigError(f"{cfg.family} needs exactly {family.n_classes} classes, got {list(classes)}")
+    if family.uses_hidden:
+        _check_weights_fit(cfg, len(classes))
     return cfg
+
+
+def _check_numbers(cfg: RunConfig) -> None:
+    """Every numeric setting in range, so a typo is one line up front instead of a failed run later."""
+    if not isinstance(cfg.lr, (int, float)) or not math.isfinite(cfg.lr) or cfg.lr <= 0:
+        raise ConfigError(f"learning rate must be a finite number > 0, got {cfg.lr}")
+    if cfg.lr > FLOAT32_MAX or float(cfg.lr) < 1.5e-45:  # training runs in float32
+        raise ConfigError(f"learning rate {cfg.lr:g} cannot be held by a float32 (about 1.4e-45 to 3.4e38)")
+    if cfg.batch_size < 1:
+        raise ConfigError(f"batch size must be >= 1, got {cfg.batch_size}")
+    if cfg.epochs < 1:
+        raise ConfigError(f"epochs must be >= 1, got {cfg.epochs}")
+    if cfg.patience is not None and cfg.patience < 1:
+        raise ConfigError(f"patience must be >= 1 (epochs without improvement before stopping), got "
+                          f"{cfg.patience}; --no-early-stop trains every epoch")
+    if cfg.threads is not None and not 1 <= cfg.threads <= MAX_THREADS:
+        raise ConfigError(f"threads must be between 1 and {MAX_THREADS}, got {cfg.threads}")
+    if not 0 <= cfg.seed <= MAX_SEED:
+        raise ConfigError(f"seed must be between 0 and 2**32-1, got {cfg.seed}")
+    if not cfg.hidden or any(h < 1 for h in cfg.hidden):
+        raise ConfigError(f"--hidden sizes must be one or more integers >= 1, got {list(cfg.hidden)}")
+
+
+def _check_weights_fit(cfg: RunConfig, n_classes: int, n_features: int = 28 * 28) -> None:
+    """Refuse hidden sizes whose float32 weights alone exceed this machine's memory."""
+    sizes = [n_features, *cfg.hidden, n_classes]
+    weight_bytes = 4 * sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not on every platform
+        return
+    if weight_bytes > memory:
+        raise ConfigError(f"--hidden {','.join(map(str, cfg.hidden))}: the weights alone would take "
+                          f"{weight_bytes / 2**30:,.0f} GiB, more than this machine's {memory / 2**30:,.0f} GiB")

@@ -105,7 +105,18 @@ def _download(dataset: str, root: Path) -> None:
         for train in (True, False):
             cls(str(root), train=train, download=True)
     except Exception as exc:  # no network, no torchvision, a refused mirror: one message either way
-        raise DataError(f"download of {dataset} into {root} failed: {str(exc).splitlines()[0]}") from None
+        raise DataError(f"download of {dataset} into {root} failed ({_reason(exc)}). Without internet, copy "
+                        f"the four IDX files into {root / TORCHVISION_CLASS[dataset] / 'raw'}, or point "
+                        f"--data-root or MNISTBENCH_DATA at a folder holding "
+                        f"{TORCHVISION_CLASS[dataset]}/raw/") from None
+
+
+def _reason(exc: Exception) -> str:
+    """The informative part of a download error: torchvision's message starts with a line ending in ':'
+    and names each mirror's failure on the lines after it; keep the last failure."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    detail = [line for line in lines if not line.endswith(":")]
+    return (detail[-1] if detail else lines[0] if lines else type(exc).__name__).strip("<>")
 
 
 def load_arrays(dataset: str = "mnist", root: Path | str | None = None, download: bool | None = None):

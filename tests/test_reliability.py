@@ -68,6 +68,14 @@ BAD_OPTIONS = [
     (["--family", "logistic", "--classes", "0,1,2"], "exactly 2 classes"),
     (["--threads", "0"], "threads"),
     (["--no-such-option"], "unrecognized arguments"),
+    # numbers that used to become failed runs or tracebacks: refused up front
+    (["--seed", "-1"], "seed must be between 0 and 2**32-1"),
+    (["--seed", "4294967296"], "seed must be between 0 and 2**32-1"),
+    (["--threads", "100000"], "threads must be between 1 and"),
+    (["--lr", "1e308"], "cannot be held by a float32"),
+    (["--lr", "1e-50"], "cannot be held by a float32"),
+    (["--family", "mlp", "--hidden", "2000000000"], "the weights alone would take"),
+    (["--family", "mlp", "--patience", "0"], "patience must be >= 1"),
 ]
 
 

@@ -52,6 +52,17 @@ def cmd_run(args, lists=False):
         print()
         print(summary_table(records))
     print(f"\n{len(records)} run(s) saved in {Path(out) / 'runs'} ({harness.elapsed_since(started)})")
+    return exit_status(records)
+
+
+def exit_status(records) -> int:
+    """1 when any run failed (after everything that finished was saved), else 0. A diverged run is a
+    result, not a failure."""
+    failed = [r for r in records if r["status"] == "failed"]
+    if failed:
+        print(f"mnistbench: {len(failed)} of {len(records)} run(s) failed; their errors are in the result "
+              f"files (status 'failed')", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -75,7 +86,7 @@ def cmd_study(args):
           f"({harness.elapsed_since(started)})")
     write_report(out)
     print(f"study total time: {harness.elapsed_since(started)}")
-    return 0
+    return exit_status(records)
 
 
 def write_report(folder, extra_tables=()):

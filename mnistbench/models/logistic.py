@@ -25,12 +25,19 @@ FAMILY = Family(
     n_classes=2,
     target_val_acc=0.99,
 )
-EPS = 1e-15  # the notebook's clamp; in float32 1 - EPS rounds to 1.0, as it did in the notebook
+EPS = 1e-15  # the notebook's clamp, p in [EPS, 1 - EPS]
+
+
+def upper_clamp(dtype: torch.dtype) -> float:
+    """1 - EPS as the dtype can hold it: in float32, 1 - 1e-15 rounds to 1.0, so the notebook's clamp let
+    p reach 1 and (1 - y)·log(1 - p) became 0·(-inf) = NaN once z > ~16.6 (a good run at a larger learning
+    rate was then called diverged). The largest value below 1 keeps the clamp's intent."""
+    return min(1 - EPS, 1 - torch.finfo(dtype).eps / 2)
 
 
 def bce(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The notebook's binary cross-entropy on probabilities p (B, 1) and 0/1 labels y (B,)."""
-    p = torch.clamp(p, EPS, 1 - EPS)
+    p = torch.clamp(p, EPS, upper_clamp(p.dtype))
     target = y.unsqueeze(1).to(p.dtype)
     return -torch.mean(target * torch.log(p) + (1 - target) * torch.log(1 - p))
 
@@ -70,7 +77,7 @@ class HandgradLogistic(ManualLogistic):
         p = torch.sigmoid(z)
         is_one = y.unsqueeze(1) == 1
         # the notebook's clamped BCE: log of p for class 1, of 1 - p for class 0
-        p_clamped = p.clamp(EPS, 1 - EPS)
+        p_clamped = p.clamp(EPS, upper_clamp(p.dtype))
         loss = -torch.log(torch.where(is_one, p_clamped, 1 - p_clamped)).mean()
         grad_z = p - is_one.to(p.dtype)  # dL/dz times B; 1/B folds into the step size below
         step_size = -self.lr / x.shape[0]
