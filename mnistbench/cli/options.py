@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from .. import registry
+from ..api import TRAINING_OPTIONS, plan
 from ..config import DATASETS, DEVICES, DTYPES, LOADERS, PROTOCOLS, ConfigError
 
 
@@ -117,13 +118,9 @@ def families_of(args) -> list[str]:
 
 def training_options(args) -> dict:
     """The training options of api.run / api.sweep / api.plan, from the parsed command line."""
-    from ..api import TRAINING_OPTIONS
-
     return {name: getattr(args, name) for name in TRAINING_OPTIONS}
 
 
 def configs_from(args, lists: bool, command: str):
     """RunConfigs for the parsed options: the grid of families x impls x the list-valued options."""
-    from ..api import plan
-
     return plan(args.family, args.impl, lists=lists, command=command, **training_options(args))
