@@ -1,2 +1,42 @@
-"""mnistbench: manual vs built-in vs scikit-learn classic models on MNIST, under one harness."""
+"""mnistbench: manual vs built-in vs scikit-learn classic models on MNIST, under one harness.
+
+The Python API (docs/plugins.md), importable from here; each name is loaded on first use, so
+`import mnistbench` stays cheap:
+
+    run, sweep, run_study, load_results, write_report, compare, plan    train and read (mnistbench.api)
+    register, register_family, unregister, Family, DataRecipe,          bring your own implementation
+    Implementation, families, implementations, PluginWarning            (mnistbench.registry)
+    RunConfig, ConfigError                                              (mnistbench.config)
+
+`mnistbench.study` and `mnistbench.report` are the modules behind run_study and write_report.
+"""
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+
+# public name -> the module that defines it
+_EXPORTS = {
+    **dict.fromkeys(("run", "sweep", "run_study", "load_results", "write_report", "compare", "plan"), "api"),
+    **dict.fromkeys(("register", "register_family", "unregister", "Family", "DataRecipe", "Implementation",
+                     "families", "implementations", "PluginWarning"), "registry"),
+    **dict.fromkeys(("RunConfig", "ConfigError"), "config"),
+}
+__all__ = [  # noqa: RUF022 (grouped as above)
+    "run", "sweep", "run_study", "load_results", "write_report", "compare", "plan",
+    "register", "register_family", "unregister", "Family", "DataRecipe", "Implementation", "families",
+    "implementations", "PluginWarning", "RunConfig", "ConfigError",
+]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'mnistbench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

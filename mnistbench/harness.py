@@ -65,16 +65,20 @@ def _raise_interrupt(signum, frame):
 
 
 def execute(configs, out, data_root=None, resume=False, on_run_start=None, on_epoch=None, on_run_end=None):
-    """Run every config, saving each result to out/runs/ as it finishes. Returns the saved records.
+    """Run every config, saving each result to out/runs/ as it finishes (out=None: nothing is written).
+    Returns the result records.
 
     KeyboardInterrupt (Ctrl-C, and SIGTERM, which is turned into one) stops at once: runs already
     finished stay on disk, the interrupted one is not recorded.
     """
-    out = Path(out)
+    out = Path(out) if out is not None else None
+    if resume and out is None:
+        raise ConfigError("resuming needs the results folder to resume from")
     # every user mistake (device, data) surfaces before anything is written
     devices = {cfg.device: train.resolve_device(cfg.device) for cfg in configs}
     arrays = {name: data.load_arrays(name, data_root) for name in dict.fromkeys(c.dataset for c in configs)}
-    check_writable(out)
+    if out is not None:
+        check_writable(out)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
     try:
         done = results.ok_config_keys(out) if resume else set()
@@ -97,7 +101,8 @@ def execute(configs, out, data_root=None, resume=False, on_run_start=None, on_ep
             except Exception as exc:  # a crash inside one run is recorded, and the sweep goes on
                 fitted = failed_run(exc)
             record = results.make_result(cfg, fitted, device)
-            results.save(record, out)
+            if out is not None:
+                results.save(record, out)
             records.append(record)
             if on_run_end is not None:
                 on_run_end(index, len(configs), cfg, record)

@@ -1,13 +1,13 @@
 """The one registry: model families and their implementations, built in or from plugins.
 
-A family (logistic, softmax, mlp, or one a plugin adds) is one module that declares a `FAMILY`
-(its defaults and data recipe) and a list `IMPLEMENTATIONS`. Built-in families are the modules of
-`mnistbench.models` that define `FAMILY`; plugins are installed packages that declare an entry point in
-the group `mnistbench.implementations` (a module shaped like a built-in family module, or a callable
-that calls `register` / `register_family`). Everything is loaded on first use, never at import time.
+A family is one module that declares a `FAMILY` (its defaults and data recipe) and a list
+`IMPLEMENTATIONS`. Built-in families are the modules of `mnistbench.models` that define `FAMILY`;
+plugins are installed packages that declare an entry point in the group `mnistbench.implementations`:
+a module shaped like a family module (FAMILY optional), or a callable that calls `register` /
+`register_family`. Everything is loaded on first use, never at import time.
 
-A plugin that fails to load, or registers a name that already exists, costs one warning naming the
-plugin; everything else still works.
+A plugin that fails to load, or registers a name that already exists, costs one PluginWarning naming
+the plugin; what it registered before failing is taken back, and everything else still works.
 """
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ import importlib
 import pkgutil
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 ENTRY_POINT_GROUP = "mnistbench.implementations"
 BUILT_IN = "built in"
+IN_PROCESS = "registered in this process"  # register() called from a script or notebook
 
 
 class PluginWarning(UserWarning):
@@ -29,8 +30,10 @@ class PluginWarning(UserWarning):
 class DataRecipe:
     """How a family's splits are made from the MNIST-format train and test sets.
 
-    split "stratified": train/val/test = 60/20/20 of the train set, stratified by label (the notebook's
-    logistic and softmax); "holdout": a random sixth of the train set is validation, test is t10k.
+    classes: the digits used, relabelled 0..C-1 in this order (binary families: two of them).
+    split "stratified": train/val/test = 60/20/20 of the train set, stratified by label; "holdout": a
+    random sixth of the train set is validation, test is t10k. (`--protocol official` tests every
+    family on t10k.)
     standardize: (mean, std) applied after scaling pixels to [0, 1], or None.
     """
 
@@ -45,12 +48,15 @@ class DataRecipe:
 
 @dataclass(frozen=True)
 class Family:
-    """A model family: its name, notebook defaults, data recipe and what its configuration uses.
+    """A model family: its name, defaults, data recipe and what its configuration uses.
 
-    defaults: lr, batch_size, epochs, patience (None: no early stopping).
-    n_classes: a fixed number of classes the family needs (logistic: 2), or None for any >= 2.
+    defaults: RunConfig fields the family sets, at least lr, batch_size, epochs and patience (None: no
+        early stopping); a family with uses_hidden may also set hidden, e.g. (64,).
+    n_classes: a fixed number of classes the family needs (2 for a binary model), or None for any >= 2.
     uses_hidden: whether RunConfig.hidden means anything for it (sweeps do not vary it otherwise).
     target_val_acc: the validation accuracy of the report's time-to-accuracy table (None: no row).
+    position: where the family stands in lists, grids and reports (built-ins 0, 1, 2...; then by name).
+    origin: filled in on registration ("built in", the plugin's distribution, or IN_PROCESS).
     """
 
     name: str
@@ -60,16 +66,18 @@ class Family:
     n_classes: int | None = None
     uses_hidden: bool = False
     target_val_acc: float | None = None
-    origin: str = BUILT_IN
+    position: int = 100
+    origin: str = ""
 
 
 @dataclass(frozen=True)
 class Implementation:
-    """One registered implementation.
+    """One registered implementation of a family.
 
-    factory(cfg, n_features, n_classes, generator) returns a model (see models.contract): iterative
-    models offer step(); non-iterative ones (scikit-learn) offer fit(). twin: the implementation of
-    the same family it must agree with (None for a reference such as builtin or sklearn).
+    factory(cfg, n_features, n_classes, generator) returns a model meeting models.contract: iterative
+    models offer step(), non-iterative ones (scikit-learn) fit(). twin: the implementation of the same
+    family it must agree with step for step (None for a reference such as builtin or sklearn).
+    origin: filled in on registration, like Family.origin.
     """
 
     family: str
@@ -78,7 +86,7 @@ class Implementation:
     iterative: bool = True
     twin: str | None = None
     description: str = ""
-    origin: str = BUILT_IN
+    origin: str = ""
 
 
 @dataclass
@@ -86,33 +94,45 @@ class _Registry:
     families: dict = field(default_factory=dict)  # name -> Family, in registration order
     implementations: dict = field(default_factory=dict)  # (family, name) -> Implementation
     loaded: bool = False
+    loading: str = IN_PROCESS  # the origin given to what is registered now (a plugin while it loads)
 
 
 _REGISTRY = _Registry()
 
 
-def register_family(family: Family) -> Family:
-    """Add a model family; a name that exists already is refused with a PluginWarning."""
+def register_family(family: Family) -> Family | None:
+    """Add a model family (a notebook, a script or a plugin's callable). A name that exists already is
+    refused with a PluginWarning, and None is returned."""
+    _load()
+    return _add_family(family)
+
+
+def register(family: str, impl: str, factory: Callable, *, iterative: bool = True, twin: str | None = None,
+             description: str = "") -> Implementation | None:
+    """Add an implementation `impl` of `family` (a notebook, a script or a plugin's callable).
+
+    factory(cfg, n_features, n_classes, generator) -> model, see mnistbench.models.contract. A
+    (family, impl) pair that exists already, or an unknown family, is refused with a PluginWarning and
+    None is returned; a factory that is not callable is a TypeError.
+    """
+    _load()
+    return _add(Implementation(family, impl, factory, iterative, twin, description))
+
+
+def _add_family(family: Family) -> Family | None:
+    family = family if family.origin else replace(family, origin=_REGISTRY.loading)
     if family.name in _REGISTRY.families:
         _warn(family.origin, f"family {family.name!r} is already registered "
                              f"({_REGISTRY.families[family.name].origin}); ignored")
-        return _REGISTRY.families[family.name]
+        return None
     _REGISTRY.families[family.name] = family
     return family
 
 
-def register(family: str, impl: str, factory: Callable, *, iterative: bool = True, twin: str | None = None,
-             description: str = "", origin: str = "registered in this process") -> Implementation | None:
-    """Add an implementation of an existing family (for a notebook or script; plugins use the same call).
-
-    A (family, impl) pair that exists already, or an unknown family, is refused with a PluginWarning.
-    """
-    _load()
-    entry = Implementation(family, impl, factory, iterative, twin, description, origin)
-    return _add(entry)
-
-
 def _add(entry: Implementation) -> Implementation | None:
+    entry = entry if entry.origin else replace(entry, origin=_REGISTRY.loading)
+    if not callable(entry.factory):
+        raise TypeError(f"the factory of {entry.family}/{entry.name} is not callable: {entry.factory!r}")
     if entry.family not in _REGISTRY.families:
         _warn(entry.origin, f"implementation {entry.family}/{entry.name} names an unknown family "
                             f"{entry.family!r}; ignored")
@@ -138,22 +158,17 @@ def unregister(family: str, impl: str | None = None) -> None:
 
 
 def _warn(origin: str, message: str) -> None:
-    warnings.warn(f"mnistbench plugin {origin}: {message}", PluginWarning, stacklevel=3)
+    warnings.warn(f"{origin}: {message}", PluginWarning, stacklevel=2)
 
 
-def _register_module(module, origin: str) -> None:
-    """Register a family module: its optional FAMILY, then its IMPLEMENTATIONS."""
+def _register_module(module) -> None:
+    """Register a family module: its FAMILY if it has one (a clash skips the whole module: its
+    implementations belong to its own family, not to the one already there), then IMPLEMENTATIONS."""
     family = getattr(module, "FAMILY", None)
-    if family is not None:
-        register_family(family if family.origin == origin else _with_origin(family, origin))
+    if family is not None and _add_family(family) is None:
+        return
     for entry in getattr(module, "IMPLEMENTATIONS", ()):
-        _add(entry if entry.origin == origin else _with_origin(entry, origin))
-
-
-def _with_origin(item, origin: str):
-    from dataclasses import replace
-
-    return replace(item, origin=origin)
+        _add(entry)
 
 
 def _load() -> None:
@@ -163,37 +178,56 @@ def _load() -> None:
     _REGISTRY.loaded = True
     from . import models
 
-    for info in sorted(pkgutil.iter_modules(models.__path__), key=lambda m: _BUILTIN_ORDER.get(m.name, 99)):
-        module = importlib.import_module(f"{models.__name__}.{info.name}")
-        if hasattr(module, "FAMILY"):
-            _register_module(module, BUILT_IN)
+    _REGISTRY.loading = BUILT_IN
+    try:
+        for info in pkgutil.iter_modules(models.__path__):
+            module = importlib.import_module(f"{models.__name__}.{info.name}")
+            if hasattr(module, "FAMILY"):
+                _register_module(module)
+    finally:
+        _REGISTRY.loading = IN_PROCESS
     _load_plugins()
 
 
-# the notebook's order; any other built-in family module comes after these, by name
-_BUILTIN_ORDER = {"logistic": 0, "softmax": 1, "mlp": 2}
+def plugin_origin(point) -> str:
+    """'plugin <distribution>' (the name pip knows it by), or the entry point itself if it has none."""
+    dist = getattr(point, "dist", None)
+    return f"plugin {dist.name}" if dist is not None else f"plugin {point.name} = {point.value}"
 
 
 def _load_plugins() -> None:
     from importlib.metadata import entry_points
 
     for point in entry_points(group=ENTRY_POINT_GROUP):
-        origin = f"{point.name} ({point.value})"
-        try:
-            target = point.load()
-            if callable(target):
-                target()
-            else:
-                _register_module(target, origin)
-        except Exception as exc:  # a broken plugin must not break mnistbench
-            _warn(origin, f"failed to load: {type(exc).__name__}: {exc}")
+        _load_plugin(point, plugin_origin(point))
+
+
+def _load_plugin(point, origin: str) -> None:
+    """Load one entry point; if it raises, take back whatever it had registered and warn once."""
+    families, implementations = set(_REGISTRY.families), set(_REGISTRY.implementations)
+    _REGISTRY.loading = origin
+    try:
+        target = point.load()
+        if callable(target):
+            target()
+        else:
+            _register_module(target)
+    except Exception as exc:  # a broken plugin must not break mnistbench
+        for name in set(_REGISTRY.families) - families:
+            del _REGISTRY.families[name]
+        for key in set(_REGISTRY.implementations) - implementations:
+            del _REGISTRY.implementations[key]
+        _warn(origin, f"failed to load ({point.name} = {point.value}): {type(exc).__name__}: {exc}")
+    finally:
+        _REGISTRY.loading = IN_PROCESS
 
 
 # ---------------------------------------------------------------- queries
 def families() -> dict:
-    """name -> Family, built-in families first, then plugins', in registration order."""
+    """name -> Family, ordered by Family.position, then by name."""
     _load()
-    return dict(_REGISTRY.families)
+    ordered = sorted(_REGISTRY.families.values(), key=lambda f: (f.position, f.name))
+    return {f.name: f for f in ordered}
 
 
 def family(name: str) -> Family:
@@ -203,9 +237,10 @@ def family(name: str) -> Family:
 
 
 def implementations(family: str | None = None) -> list[Implementation]:
-    """Every implementation (of one family), in registration order."""
+    """Every implementation (of one family): families in their order, each in registration order."""
     _load()
-    return [e for (f, _), e in _REGISTRY.implementations.items() if family is None or f == family]
+    return [e for name in ([family] if family is not None else families())
+            for (f, _), e in _REGISTRY.implementations.items() if f == name]
 
 
 def implementation(family: str, impl: str) -> Implementation:
@@ -218,6 +253,11 @@ def has(family: str, impl: str) -> bool:
     return (family, impl) in _REGISTRY.implementations
 
 
+def is_iterative(family: str, impl: str) -> bool:
+    """Whether (family, impl) trains step by step; True for a pair no longer registered (old results)."""
+    return implementation(family, impl).iterative if has(family, impl) else True
+
+
 def impl_names(family: str | None = None) -> list[str]:
-    """Implementation names (of one family, or of all without repeats), in registration order."""
+    """Implementation names (of one family, or of all without repeats), in the order of implementations()."""
     return list(dict.fromkeys(e.name for e in implementations(family)))

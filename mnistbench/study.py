@@ -13,6 +13,8 @@ from dataclasses import replace
 from . import harness, registry
 from .config import ConfigError
 
+# The study is the notebook's own, so this module names the notebook's families: its MLP sweeps and its
+# printed figures. Every other family, a plugin's included, joins the grid at its defaults.
 SWEEP_FAMILY = "mlp"
 LR_SWEEP = (0.001, 0.01, 0.1, 1.0)  # the notebook's learning_rates, at its BATCH_SIZE = 64
 LR_SWEEP_BATCH = 64
@@ -90,7 +92,7 @@ def notebook_comparison(frame):
             rows.append({**base, "n": 0, "verdict": "no runs", "why": why})
             continue
         for epochs, runs in match.groupby(match.epochs.astype(str)):
-            cap = None if impl == "sklearn" else defaults["epochs"]  # a solver run has no epochs
+            cap = defaults["epochs"] if registry.is_iterative(family, impl) else None  # a solver has no epochs
             rows.append({**base, "epochs": epochs, **_compare(runs, metric, figure, epochs, cap), "why": why})
     return pd.DataFrame(rows)
 

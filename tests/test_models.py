@@ -38,34 +38,42 @@ def trajectory(model, data):
     return torch.tensor(losses), params_of(model)
 
 
-@pytest.mark.parametrize(
-    "family, impl, twin",
-    [
-        ("logistic", "manual", "builtin"),
-        ("logistic", "handgrad", "builtin"),
-        ("logistic", "handgrad", "manual"),
-        ("softmax", "manual", "builtin"),
-        ("softmax", "handgrad", "builtin"),
-        ("softmax", "handgrad", "manual"),
-        ("mlp", "manual", "builtin"),
-    ],
-)
-def test_same_trajectory_as_twin(family, impl, twin):
-    cfg = for_family(family, impl, hidden=(32, 16))  # the notebook's lr 0.01
-    n_features, n_classes = 784, 2 if family == "logistic" else 10
-    a = models.build(cfg, n_features, n_classes)
-    b = models.build(for_family(family, twin, hidden=(32, 16)), n_features, n_classes)
+def assert_same_trajectory(build, build_twin, family: str) -> None:
+    """Two models of `family` from their builders (no argument): identical start, then per-step losses
+    and final parameters within TOL over the same batches."""
+    recipe, n_classes = registry.family(family).recipe, registry.family(family).n_classes or 10
+    a, b = build(), build_twin()
     for pa, pb in zip(params_of(a), params_of(b)):
         assert torch.equal(pa, pb), "twins must start from identical weights"
-    data = batches(n_features, n_classes, binary=family == "logistic", standardize=family == "mlp")
+    start = params_of(build())
+    data = batches(784, n_classes, binary=n_classes == 2, standardize=recipe.standardize is not None)
     losses_a, params_a = trajectory(a, data)
     losses_b, params_b = trajectory(b, data)
     assert len(losses_a) >= 20
     torch.testing.assert_close(losses_a, losses_b, atol=TOL, rtol=0)
-    moved = max(float((p - p0).abs().max()) for p, p0 in zip(params_a, params_of(models.build(cfg, 784, n_classes))))
+    moved = max(float((p - p0).abs().max()) for p, p0 in zip(params_a, start))
     assert moved > 1e-3, "the test must move the weights to mean anything"
+    assert len(params_a) == len(params_b)
     for pa, pb in zip(params_a, params_b):
         torch.testing.assert_close(pa, pb, atol=TOL, rtol=0)
+
+
+# every registered implementation with a twin (built in, and any plugin installed), plus handgrad vs manual
+TWINS = [(e.family, e.name, e.twin) for e in registry.implementations() if e.twin]
+TWINS += [(f, "handgrad", "manual") for f in registry.families() if {"handgrad", "manual"} <= set(registry.impl_names(f))]
+
+
+@pytest.mark.parametrize("family, impl, twin", TWINS, ids=[f"{f}-{i}-{t}" for f, i, t in TWINS])
+def test_same_trajectory_as_twin(family, impl, twin):
+    n_classes = registry.family(family).n_classes or 10
+    hidden = {"hidden": (32, 16)} if registry.family(family).uses_hidden else {}
+    configs = [for_family(family, name, **hidden) for name in (impl, twin)]  # the family's own lr
+    assert_same_trajectory(*[lambda cfg=cfg: models.build(cfg, 784, n_classes) for cfg in configs], family)
+
+
+def test_every_built_in_twin_is_checked():
+    assert {("logistic", "manual", "builtin"), ("logistic", "handgrad", "builtin"), ("softmax", "manual", "builtin"),
+            ("softmax", "handgrad", "builtin"), ("mlp", "manual", "builtin")} <= set(TWINS)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

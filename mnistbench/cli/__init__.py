@@ -6,9 +6,11 @@ print one line and exit 2, never a traceback.
 from __future__ import annotations
 
 import sys
+import warnings
 
 from ..config import ConfigError
 from ..data import DataError
+from ..registry import PluginWarning
 from ..results import ResultError
 from .commands import add_run
 from .options import OneLineParser
@@ -27,6 +29,23 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv=None) -> int:
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_plugin_warnings(warnings.showwarning)
+        return _main(argv)
+
+
+def _one_line_plugin_warnings(show):
+    """A plugin's problem is one line on stderr, not Python's two-line warning with a source excerpt."""
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, PluginWarning):
+            print(f"mnistbench: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return show_warning
+
+
+def _main(argv) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.handler(args)

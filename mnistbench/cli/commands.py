@@ -5,8 +5,8 @@ import sys
 import time
 from pathlib import Path
 
-from .. import harness, registry
-from ..config import ConfigError
+from .. import api, harness, registry
+from ..config import RunConfig
 from . import options
 from .output import print_epoch, print_run_end, print_run_start, summary_table
 
@@ -35,8 +35,6 @@ def add_run(sub) -> None:
 
 
 def cmd_run(args, lists=False):
-    command = "sweep" if lists else "run"
-    configs = options.configs_from(args, lists=lists, command=command)
     out = args.out or harness.default_out()
     started = time.perf_counter()
     on_run_start, on_run_end = print_run_start, print_run_end
@@ -44,10 +42,10 @@ def cmd_run(args, lists=False):
         from .perf import profiling_hooks
 
         on_run_start, on_run_end = profiling_hooks(args, out, on_run_start, on_run_end)
-    records = harness.execute(
-        configs, out, data_root=args.data_root, resume=args.resume,
-        on_run_start=on_run_start, on_epoch=None if args.quiet else print_epoch, on_run_end=on_run_end,
-    )
+    train = api.sweep if lists else api.run
+    records = train(args.family, args.impl, out=out, data_root=args.data_root, resume=args.resume,
+                    on_run_start=on_run_start, on_epoch=None if args.quiet else print_epoch, on_run_end=on_run_end,
+                    **options.training_options(args))
     if records:
         print()
         print(summary_table(records))
@@ -73,26 +71,27 @@ def cmd_sweep(args):
 def cmd_study(args):
     from .. import study
 
-    configs = study.study_configs(seeds=args.seeds, epochs=args.epochs, device=options.single(args, "device", "study"),
-                                  threads=args.threads, dtype=args.dtype)
     out = args.out or harness.default_out()
-    print(study.describe_plan(configs), flush=True)
     started = time.perf_counter()
-    records = harness.execute(
-        configs, out, data_root=args.data_root, resume=args.resume,
-        on_run_start=print_run_start, on_epoch=print_epoch if args.verbose else None, on_run_end=print_run_end,
-    )
-    print(f"\nstudy: {len(records)} run(s) trained, {len(configs) - len(records)} already done "
+    planned = []
+
+    def on_plan(configs):
+        planned.extend(configs)
+        print(study.describe_plan(configs), flush=True)
+
+    records = api.run_study(args.seeds, epochs=args.epochs, device=options.single(args, "device", "study"),
+                            dtype=args.dtype, threads=args.threads, data_root=args.data_root, out=out,
+                            resume=args.resume, report=False, on_plan=on_plan, on_run_start=print_run_start,
+                            on_epoch=print_epoch if args.verbose else None, on_run_end=print_run_end)
+    print(f"\nstudy: {len(records)} run(s) trained, {len(planned) - len(records)} already done "
           f"({harness.elapsed_since(started)})")
     write_report(out)
     print(f"study total time: {harness.elapsed_since(started)}")
     return exit_status(records)
 
 
-def write_report(folder, extra_tables=()):
-    from .. import report
-
-    written = report.build(folder, extra_tables=extra_tables)
+def write_report(folder, benchmarks=None):
+    written = api.write_report(folder, benchmarks=benchmarks)
     for warning in written["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"report: {written['report']} ({len(written['tables'])} table(s), also as CSV; "
@@ -100,26 +99,51 @@ def write_report(folder, extra_tables=()):
 
 
 def cmd_report(args):
-    from ..report.benchtables import report_tables
-
-    folder = args.folder or harness.default_out()
-    if not Path(folder).is_dir():
-        raise ConfigError(f"results folder {folder} does not exist")
     # pytest-benchmark timings joined with accuracy (--benchmarks), and the torch-version table when the
     # runs come from several torch versions (tox)
-    write_report(folder, report_tables(folder, benchmarks=args.benchmarks))
+    write_report(args.folder or harness.default_out(), benchmarks=args.benchmarks)
     return 0
 
 
+FAMILY_COLUMNS = ("family", "lr", "batch", "epochs", "patience", "hidden", "classes", "split", "origin",
+                  "description")
+IMPL_COLUMNS = ("family", "impl", "iterative", "twin", "origin", "description")
+
+
 def cmd_list(args):
+    """The families with their defaults and data recipe, then every implementation and where it came from."""
     import pandas as pd
 
     from ..report import render
     from ..report.render import Column
 
-    rows = [{"family": e.family, "impl": e.name, "iterative": "yes" if e.iterative else "no (fit)",
-             "twin": e.twin or "", "origin": e.origin, "description": e.description}
-            for e in registry.implementations()]
-    columns = [Column(name, fmt="text") for name in ("family", "impl", "iterative", "twin", "origin", "description")]
-    print(render.to_text(pd.DataFrame(rows), columns))
+    families = [{"family": f.name, "lr": f"{f.defaults['lr']:g}", "batch": str(f.defaults["batch_size"]),
+                 "epochs": str(f.defaults["epochs"]), "patience": str(f.defaults["patience"] or "off"),
+                 "hidden": _hidden_text(f), "classes": _classes_text(f.recipe.classes), "split": _split_text(f.recipe),
+                 "origin": f.origin, "description": f.description} for f in registry.families().values()]
+    impls = [{"family": e.family, "impl": e.name, "iterative": "yes" if e.iterative else "no (fit)",
+              "twin": e.twin or "", "origin": e.origin, "description": e.description}
+             for e in registry.implementations()]
+    for rows, names in ((families, FAMILY_COLUMNS), (impls, IMPL_COLUMNS)):
+        print(render.to_text(pd.DataFrame(rows, columns=list(names)), [Column(n, fmt="text") for n in names]))
+        print()
+    print("Add your own: a plugin package with a `mnistbench.implementations` entry point, or "
+          "mnistbench.register() in a script (docs/plugins.md).")
     return 0
+
+
+def _hidden_text(family) -> str:
+    if not family.uses_hidden:
+        return ""
+    return ",".join(map(str, family.defaults.get("hidden", RunConfig.__dataclass_fields__["hidden"].default)))
+
+
+def _classes_text(classes) -> str:
+    if list(classes) == list(range(classes[0], classes[-1] + 1)) and len(classes) > 2:
+        return f"{classes[0]}-{classes[-1]}"
+    return ",".join(map(str, classes))
+
+
+def _split_text(recipe) -> str:
+    scaled = f", standardised {recipe.standardize[0]:g}/{recipe.standardize[1]:g}" if recipe.standardize else ""
+    return recipe.split + scaled

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import harness, registry
+from .. import registry
+from ..api import TRAINING_OPTIONS, plan
 from ..config import DATASETS, DEVICES, DTYPES, LOADERS, PROTOCOLS, ConfigError
 
 
@@ -46,14 +47,15 @@ OPTIONS = {
     "family": _opt("--family", type=comma_list(str, "--family"), default=None, help=_families_help()),
     "impl": _opt("--impl", type=comma_list(str, "--impl"), default=None,
                  help="comma list of implementations (default: every one of each family)"),
-    "epochs": _opt("--epochs", type=int, help="epoch cap (default: the family's, e.g. 100, or 40 for the MLP)"),
+    "epochs": _opt("--epochs", type=int, help="epoch cap (default: the family's; `mnistbench list` shows them)"),
     "lr": _opt("--lr", type=comma_list(float, "--lr"), help="learning rate (default: the family's, 0.01)"),
     "batch_size": _opt("--batch-size", type=comma_list(int, "--batch-size"),
                        help="batch size (default: the family's, 64)"),
     "seed": _opt("--seed", type=comma_list(int, "--seed"), help="seed of split, weights and batch order (default 0)"),
-    "hidden": _opt("--hidden", type=hidden_sizes, help="hidden layer sizes of the MLP, e.g. 512,128"),
+    "hidden": _opt("--hidden", type=hidden_sizes,
+                   help="hidden layer sizes, e.g. 512,128 (families with hidden layers; `mnistbench list`)"),
     "patience": _opt("--patience", type=int,
-                     help="early-stopping patience on validation loss (default: the family's; mlp 3, else off)"),
+                     help="early-stopping patience on validation loss (default: the family's; `mnistbench list`)"),
     "no_early_stop": _opt("--no-early-stop", action="store_true", help="train every epoch, even for the MLP"),
     "classes": _opt("--classes", type=comma_list(int, "--classes"), help="digits to use, e.g. 0,1"),
     "device": _opt("--device", type=comma_list(str, "--device"), default=["cpu"],
@@ -114,23 +116,11 @@ def families_of(args) -> list[str]:
     return args.family or list(registry.families())
 
 
+def training_options(args) -> dict:
+    """The training options of api.run / api.sweep / api.plan, from the parsed command line."""
+    return {name: getattr(args, name) for name in TRAINING_OPTIONS}
+
+
 def configs_from(args, lists: bool, command: str):
     """RunConfigs for the parsed options: the grid of families x impls x the list-valued options."""
-    axes = {}
-    for name in ("lr", "batch_size", "seed"):
-        axes[name] = getattr(args, name) if lists else single(args, name, command)
-    hidden = args.hidden if lists else ([args.hidden] if args.hidden else None)
-    if args.no_early_stop and args.patience is not None:
-        raise ConfigError("--patience and --no-early-stop contradict each other")
-    families = families_of(args)
-    impls = args.impl or list(dict.fromkeys(i for f in families if f in registry.families()
-                                            for i in registry.impl_names(f)))
-    configs = harness.expand(
-        families, impls, **axes, hidden=hidden,
-        epochs=args.epochs, patience=args.patience, classes=tuple(args.classes) if args.classes else None,
-        device=single(args, "device", command), loader=args.loader, dataset=args.dataset,
-        protocol=args.protocol, threads=args.threads, dtype=args.dtype,
-    )
-    if args.no_early_stop:
-        configs = harness.with_overrides(configs, patience=None)
-    return configs
+    return plan(args.family, args.impl, lists=lists, command=command, **training_options(args))

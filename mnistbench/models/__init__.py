@@ -8,12 +8,19 @@ from __future__ import annotations
 import torch
 
 from .. import registry
+from . import contract
 
 
 def build(cfg, n_features: int, n_classes: int, device="cpu"):
-    """Build the model of cfg with weights drawn from a generator seeded by cfg.seed, on `device`."""
+    """Build the model of cfg with weights drawn from a generator seeded by cfg.seed, on `device`.
+
+    A model that lacks a method its kind needs fails here, naming the implementation and its plugin,
+    instead of deep inside the training loop.
+    """
     generator = torch.Generator().manual_seed(cfg.seed)
-    model = registry.implementation(cfg.family, cfg.impl).factory(cfg, n_features, n_classes, generator)
+    entry = registry.implementation(cfg.family, cfg.impl)
+    model = entry.factory(cfg, n_features, n_classes, generator)
+    contract.check(model, entry)
     return model.to(device)
 
 

@@ -1,10 +1,26 @@
 """What the harness needs from a model: the contract every implementation, built in or plugged in, meets.
 
-An *iterative* model (SGD-style) is trained by train.fit one batch at a time; a *fitted* model
-(scikit-learn) trains in one call. Both are evaluated the same way. Factories (registered with
-`mnistbench.register`) have the signature `factory(cfg, n_features, n_classes, generator) -> model`;
-draw every random initial weight from `generator` (seeded by cfg.seed) on the CPU, so that a model and
-its twin start from the same weights on any device, and let `to(device)` move them.
+A factory, registered with `mnistbench.register` (or listed in a family module's IMPLEMENTATIONS), is
+called as `factory(cfg, n_features, n_classes, generator) -> model`:
+- cfg is the run's RunConfig (cfg.lr, cfg.hidden, cfg.seed...); n_features is 784 for MNIST; n_classes
+  is the number of classes of the run (2 for a binary family);
+- draw every random initial weight from `generator` (a CPU torch.Generator seeded with cfg.seed), in
+  the same order as the implementation's twin, so that the two start from identical weights; create
+  the weights on the CPU and let `to(device)` move them.
+
+An *iterative* model (SGD style) is trained by mnistbench's one loop, which calls, per epoch,
+`model.train()`, then `model.step(x, y)` once per shuffled batch, then `model.eval()` and
+`model.logits(...)` / `model.loss(...)` on the validation split. A *fitted* model (scikit-learn) is
+trained by one call to `fit`. Both are tested the same way. With early stopping on, the best epoch's
+`state_dict()` is kept and restored with `load_state_dict()` at the end.
+
+step() runs inside the timed loop: no host synchronisation in it (no .item(), float(), print(),
+bool(tensor) or .cpu() of a device tensor, no torch.nn.functional.one_hot, which checks its labels on
+the host). Return device tensors; the loop reads them back once per epoch.
+
+A registered implementation with a `twin` is checked against it by the test suite: same start, same
+batches, per-step losses and final parameters within 1e-5. state_dict() of the two should then list
+the same tensors in the same order and layout (nn.Linear's (out, in) weights, then biases).
 """
 from __future__ import annotations
 
@@ -18,37 +34,65 @@ class Classifier(Protocol):
     """The part every model offers: logits, its own loss, state, device and mode switches."""
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C) class scores, or (N, 1) / (N,) for a binary model (> 0 means class 1)."""
+        """(N, C) class scores for a float batch x (N, n_features), or (N, 1) / (N,) for a binary
+        model (> 0 means class 1). Called under torch.no_grad() in eval mode."""
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The implementation's own mean loss of logits against integer labels y (a 0-d tensor)."""
+        """The implementation's own mean loss of logits against integer labels y (N,), as a 0-d tensor."""
 
     def state_dict(self) -> dict:
-        """A copy of the weights (early stopping keeps the best one)."""
+        """A copy of the weights (name -> tensor), detached from any later update."""
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore weights from state_dict()."""
+        """Restore weights from a state_dict() of the same model, in place."""
 
     def to(self, device) -> Classifier:
-        """Move the weights to device; returns the model."""
+        """Move the weights (and optimiser state) to device; returns the model."""
 
     def train(self) -> Classifier:
-        """Training mode (dropout, batch norm on); train.fit calls it before each epoch."""
+        """Training mode (dropout, batch norm on); the loop calls it before each epoch. Returns the model."""
 
     def eval(self) -> Classifier:
-        """Evaluation mode; train.evaluate calls it before computing logits."""
+        """Evaluation mode; called before validation and test logits. Returns the model."""
 
 
 @runtime_checkable
 class IterativeClassifier(Classifier, Protocol):
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One update on a batch. Returns (mean loss, logits) as device tensors: no host sync inside."""
+        """One update on a batch x (B, n_features), y (B,) int64, both on the model's device.
+
+        Returns (mean loss before the update, logits of the batch), detached device tensors: no host
+        sync inside. The batch is a view the next epoch overwrites: do not keep it past the step.
+        """
 
 
 @runtime_checkable
 class FittedClassifier(Classifier, Protocol):
     def fit(self, x: torch.Tensor, y: torch.Tensor) -> tuple[int, bool]:
-        """Train in one call. Returns (solver iterations, converged)."""
+        """Train in one call on the whole training split. Returns (solver iterations, converged)."""
+
+
+class ContractError(TypeError):
+    """A registered factory returned an object that does not offer what the harness calls."""
+
+
+def check(model, entry) -> None:
+    """Raise ContractError naming the implementation, its origin and the missing methods, if `model`
+    (built by `entry`, a registry.Implementation) does not offer the methods its kind needs."""
+    protocol = IterativeClassifier if entry.iterative else FittedClassifier
+    if isinstance(model, protocol):
+        return
+    missing = sorted(name for name in _methods(protocol) if not callable(getattr(model, name, None)))
+    kind = "an iterative" if entry.iterative else "a fitted (non-iterative)"
+    raise ContractError(f"{entry.family}/{entry.name} ({entry.origin}) is registered as {kind} model, but its "
+                        f"factory returned a {type(model).__name__} without {', '.join(f'{m}()' for m in missing)}"
+                        " (see mnistbench.models.contract)")
+
+
+def _methods(protocol) -> list[str]:
+    """The methods a contract Protocol declares (and those of the Protocols it extends)."""
+    return [name for cls in protocol.__mro__ if cls.__module__ == __name__
+            for name, value in vars(cls).items() if callable(value) and not name.startswith("_")]
 
 
 class ModeSwitches:

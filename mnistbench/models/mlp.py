@@ -22,6 +22,7 @@ FAMILY = Family(
     recipe=DataRecipe(split="holdout", standardize=(MEAN, STD)),
     uses_hidden=True,
     target_val_acc=0.97,
+    position=2,  # the notebook's order
 )
 
 

@@ -1,4 +1,5 @@
-"""The notebook's own training loops, re-written from the original study, for timing only.
+"""The notebook's own training loops, re-written from the original study, for timing only (so this module
+names the notebook's families; a family without a loop here is skipped by `mnistbench speed`).
 
 `mnistbench speed` times these against mnistbench's loop on the same data and the same math, so they
 keep everything the notebook paid for per batch:
@@ -33,6 +34,10 @@ EPS = 1e-15  # the notebook's clamp in both linear losses
 LOOP_FOR_IMPL = {"manual": "manual", "handgrad": "manual", "builtin": "builtin"}
 LOOPS = {("logistic", "manual"), ("logistic", "builtin"), ("softmax", "manual"), ("softmax", "builtin"),
          ("mlp", "manual")}
+
+
+# the notebook's MLP epoch is 7-12 s: time this many of its 782 batches and scale (0: whole epochs)
+DEFAULT_BATCHES = {"mlp": 200}
 
 
 def has_loop(family: str) -> bool:
@@ -262,6 +267,15 @@ def linear(family, loop, train_x, train_y, n_classes, lr, batch_size, seed, devi
     loader = DataLoader(TensorDataset(train_x.cpu(), labels.cpu()), batch_size=batch_size, shuffle=True,
                         generator=generator)
     return STEPS[(family, loop)](train_x.shape[1], n_classes, lr, device), loader
+
+
+def for_family(family, loop, splits, cfg, data_root, device):
+    """(step, loader) of the notebook's `loop` for `family`, at cfg's lr, batch size, seed and hidden sizes."""
+    if family == "mlp":  # reads the image files itself, through torchvision, as the notebook did
+        sizes = [splits.n_features, *cfg.hidden, splits.n_classes]
+        return mlp(data_root, sizes, cfg.lr, cfg.batch_size, cfg.seed, device, cfg.dataset)
+    return linear(family, loop, splits.train.x, splits.train.y, splits.n_classes, cfg.lr, cfg.batch_size,
+                  cfg.seed, device)
 
 
 def mlp(root, sizes, lr, batch_size, seed, device, dataset="mnist"):

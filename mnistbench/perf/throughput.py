@@ -48,9 +48,10 @@ def throughput(families, impls=None, batch_sizes=None, samples=16384, repeats=3,
     rows = []
     for device in devices:
         for family in dict.fromkeys(f for f, _ in wanted):
-            cfg = validate(for_family(family, "manual", seed=seed, lr=lr, hidden=hidden, device=str(device)))
-            splits = data.load(cfg, device=device, arrays=arrays)
-            for impl in [i for f, i in wanted if f == family]:
+            impls = [i for f, i in wanted if f == family]
+            cfg = validate(for_family(family, impls[0], seed=seed, lr=lr, hidden=hidden, device=str(device)))
+            splits = data.load(cfg, device=device, arrays=arrays)  # the family's split: any impl's config
+            for impl in impls:
                 for batch_size in batch_sizes:
                     row = throughput_point(family, impl, batch_size, splits, samples, repeats, seed, lr, hidden,
                                            device)

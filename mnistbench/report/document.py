@@ -60,13 +60,13 @@ def make_tables(frame, bench=None) -> list[Table]:
         Table("summary", "Summary: each implementation at the notebook's settings",
               tb.summary_table(defaults), machine,
               "Test accuracy, best validation accuracy, epochs, training seconds and training samples/s: "
-              "mean ± std over seeds (n = ok runs). sklearn's epochs are its solver's iterations."),
+              "mean ± std over seeds (n = ok runs). A fitted model's (sklearn's) epochs are its solver's iterations."),
         Table("twins", "Manual implementations against their twins", tb.twins_table(defaults), machine,
               "Difference (impl − twin) paired by seed, i.e. on the same split; time ratio = impl / twin."),
         Table("notebook", "Notebook comparison", study.notebook_comparison(frame), machine,
               "The notebook's printed figures (one unseeded run each) next to this study's mean. 'within "
               "noise': |difference| ≤ 2σ, σ² = p(1−p)/n_eval + the seeds' variance. " + study.NOTEBOOK_BEST_LR),
-        Table("per_class", "Per-class test accuracy, manual vs builtin", tb.per_class_table(defaults), machine,
+        Table("per_class", "Per-class test accuracy, each implementation against its twin", tb.per_class_table(defaults), machine,
               "Mean over seeds; the difference columns are signed (the notebook printed |difference|)."),
     ]
     for axis, title in (("lr", "Learning-rate sweep"), ("batch_size", "Batch-size sweep")):

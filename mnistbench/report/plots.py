@@ -18,6 +18,7 @@ from matplotlib.ticker import MaxNLocator
 from .. import registry
 from .tables import per_class_means
 
+# the built-in implementations' names recur across families, so they keep one colour everywhere
 IMPL_COLOURS = {"manual": "#1f77b4", "handgrad": "#2ca02c", "builtin": "#ff7f0e", "sklearn": "#7f7f7f"}
 FALLBACK_COLOURS = ("#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")  # unused above
 SPLIT_HATCH = {"train": "", "val": "//", "test": ".."}
@@ -85,7 +86,8 @@ def mean_curves(runs, by=("impl",)) -> pd.DataFrame:
 
 
 def plot_curves(frame, path) -> Path:
-    """Train/val loss and accuracy per epoch, one row per family; sklearn (one fit) as horizontal lines."""
+    """Train/val loss and accuracy per epoch, one row per family; a fitted model (one call, e.g. sklearn)
+    as horizontal lines."""
     families = _families(frame)
     fig, axes = _grid(len(families), 2)
     for row, family in enumerate(families):
@@ -95,7 +97,7 @@ def plot_curves(frame, path) -> Path:
             ax = axes[row, col]
             for position, impl in enumerate(_impls(runs)):
                 points, lw = curves[curves.impl == impl], _width(position)
-                if len(points) > 1 or impl != "sklearn":
+                if len(points) > 1 or registry.is_iterative(family, impl):
                     ax.plot(points.epoch, points[f"train_{metric}"], color=colour(impl), lw=lw, label=f"{impl} train")
                     ax.plot(points.epoch, points[f"val_{metric}"], color=colour(impl), lw=lw, ls="--",
                             label=f"{impl} val")

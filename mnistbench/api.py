@@ -1,0 +1,156 @@
+"""The Python API: what the command line does, as functions for scripts and notebooks.
+
+The CLI calls these very functions, so an option means the same thing in both places. Training options
+(run, sweep, plan), named like the CLI's flags with `_` for `-`:
+    epochs, lr, batch_size, seed, hidden, patience, no_early_stop, classes, device, dtype, loader,
+    dataset, protocol, threads
+An option left out (or None) takes the family's default (`mnistbench list`), else RunConfig's.
+User mistakes raise mnistbench.ConfigError (the CLI prints them as one line).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import harness, registry, results
+from .config import ConfigError
+
+TRAINING_OPTIONS = ("epochs", "lr", "batch_size", "seed", "hidden", "patience", "no_early_stop", "classes",
+                    "device", "dtype", "loader", "dataset", "protocol", "threads")
+SWEEP_AXES = ("lr", "batch_size", "seed")  # and hidden, whose one value is itself a sequence
+
+
+def plan(family=None, impl=None, *, lists: bool = False, command: str = "run", **options) -> list:
+    """The RunConfigs that run (lists=False) or sweep (lists=True) would train, without training them.
+
+    family, impl: a name or a list of names (default: every registered family, every implementation of
+    each; pairs that do not exist are skipped). With lists, lr, batch_size and seed may be lists and
+    hidden a list of size tuples: the grid is every combination.
+    """
+    unknown = sorted(set(options) - set(TRAINING_OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown option {unknown[0]!r}; choose from {', '.join(TRAINING_OPTIONS)}")
+    no_early_stop = options.pop("no_early_stop", False)
+    if no_early_stop and options.get("patience") is not None:
+        raise ConfigError("--patience and --no-early-stop contradict each other")
+    families = _names(family) or list(registry.families())
+    impls = _names(impl) or list(dict.fromkeys(
+        i for f in families if f in registry.families() for i in registry.impl_names(f)))
+    settings = {name: value for name, value in options.items() if name not in (*SWEEP_AXES, "hidden", "classes")}
+    settings["device"] = _axis(settings.get("device"), "device", False, command)
+    axes = {name: _axis(options.get(name), name, lists, command) for name in SWEEP_AXES}
+    classes = options.get("classes")
+    configs = harness.expand(families, impls, **axes, **settings, hidden=_hidden(options.get("hidden"), lists, command),
+                             classes=tuple(classes) if classes else None)
+    return harness.with_overrides(configs, patience=None) if no_early_stop else configs
+
+
+def run(family=None, impl=None, *, out=None, save: bool = True, data_root=None, resume: bool = False,
+        on_run_start=None, on_epoch=None, on_run_end=None, **options) -> list[dict]:
+    """Train every (family, impl) pair at one setting; return the result records (one dict per run).
+
+    out: results folder, as the CLI's --out (default: $MNISTBENCH_OUT, else mnistbench-out/); each run
+    is saved to out/runs/ as it finishes. save=False: nothing is written (a quick try in a notebook).
+    data_root: the folder holding MNIST/raw/ (default: $MNISTBENCH_DATA, else a download cache).
+    resume: skip points already finished in out. Hooks, called as the CLI's progress lines are:
+    on_run_start(index, total, cfg), on_epoch(epoch_record), on_run_end(index, total, cfg, record).
+    A run that raises inside its model is recorded with status "failed" and the others go on.
+    Example: `run("softmax", ["manual", "builtin"], epochs=2, lr=0.05)`.
+    """
+    configs = plan(family, impl, **options)
+    return _train(configs, out, save, data_root, resume, (on_run_start, on_epoch, on_run_end))
+
+
+def sweep(family=None, impl=None, *, out=None, save: bool = True, data_root=None, resume: bool = False,
+          on_run_start=None, on_epoch=None, on_run_end=None, **options) -> list[dict]:
+    """run() over a grid: lr, batch_size and seed may be lists, hidden a list of size tuples.
+
+    Example: `sweep("mlp", lr=[0.1, 0.01], seed=[0, 1], hidden=[(512, 128), (64,)], epochs=5)`.
+    """
+    configs = plan(family, impl, lists=True, command="sweep", **options)
+    return _train(configs, out, save, data_root, resume, (on_run_start, on_epoch, on_run_end))
+
+
+def _train(configs, out, save, data_root, resume, hooks) -> list[dict]:
+    folder = (out or harness.default_out()) if save else None
+    on_run_start, on_epoch, on_run_end = hooks
+    return harness.execute(configs, folder, data_root=data_root, resume=resume, on_run_start=on_run_start,
+                           on_epoch=on_epoch, on_run_end=on_run_end)
+
+
+def run_study(seeds: int = 3, *, epochs=None, device: str = "cpu", dtype: str = "float32", threads=None,
+              data_root=None, out=None, resume: bool = False, report: bool = True, on_plan=None,
+              on_run_start=None, on_epoch=None, on_run_end=None) -> list[dict]:
+    """The notebook's whole study (`mnistbench study`): every implementation of every family at its
+    defaults plus the MLP's lr and batch-size sweeps, over seeds 0..seeds-1, saved into out; then the
+    report (report=False: no report). epochs caps every run (quick tries). on_plan(configs) is called
+    with the grid before training. Returns the records trained now (not those skipped by resume).
+    """
+    from . import study
+
+    configs = study.study_configs(seeds=seeds, epochs=epochs, device=device, threads=threads, dtype=dtype)
+    if on_plan is not None:
+        on_plan(configs)
+    out = out or harness.default_out()
+    records = _train(configs, out, True, data_root, resume, (on_run_start, on_epoch, on_run_end))
+    if report:
+        write_report(out)
+    return records
+
+
+def load_results(folder=None):
+    """The runs saved in folder (default: the default --out) as a pandas DataFrame, one row per run:
+    config fields, metrics, env_* columns, and history / per_class_acc / confusion as Python objects."""
+    return results.to_frame(_existing(folder))
+
+
+def write_report(folder=None, benchmarks=None) -> dict:
+    """Write folder/report.md, a CSV per table and folder/plots/*.png (`mnistbench report`).
+
+    benchmarks: a pytest-benchmark JSON file or folder whose timings join the tables.
+    Returns {"report": path, "tables": [csv paths], "plots": [png paths], "warnings": [text]}.
+    """
+    from .report import build
+    from .report.benchtables import report_tables
+
+    folder = _existing(folder)
+    return build(folder, report_tables(folder, benchmarks=benchmarks))
+
+
+def compare(base, new, threshold: float = 0.05, by=None):
+    """Compare two results folders (or frames): one row per matching point, with the change and a
+    verdict where it exceeds `threshold` (see mnistbench.report.compare)."""
+    from .report.compare import compare as compare_frames
+
+    return compare_frames(base, new, threshold=threshold, by=by)
+
+
+# ---------------------------------------------------------------- option shapes
+def _existing(folder) -> Path:
+    folder = Path(folder or harness.default_out())
+    if not folder.is_dir():
+        raise ConfigError(f"results folder {folder} does not exist")
+    return folder
+
+
+def _names(value) -> list[str] | None:
+    """A name or a list of names as a list (None stays None)."""
+    return [value] if isinstance(value, str) else (list(value) if value else None)
+
+
+def _axis(value, name: str, lists: bool, command: str):
+    """A sweep axis as a list; in a single-setting command, the one value (a one-item list is fine)."""
+    if not isinstance(value, (list, tuple)):
+        return value
+    if lists:
+        return list(value)
+    if len(value) > 1:
+        raise ConfigError(f"--{name.replace('_', '-')} takes one value in `{command}`; `sweep` takes lists")
+    return value[0] if value else None
+
+
+def _hidden(value, lists: bool, command: str):
+    """Hidden sizes: one tuple such as (512, 128), or (sweep) a list of them."""
+    if value is None or all(isinstance(size, int) for size in value):
+        return None if value is None else tuple(value)
+    chosen = _axis(list(value), "hidden", lists, command)
+    return [tuple(sizes) for sizes in chosen] if lists else tuple(chosen)

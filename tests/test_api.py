@@ -1,0 +1,76 @@
+"""The Python API: cheap to import, the CLI's options with the same meaning, results saved or not,
+results read back and reported (tiny generated data)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import mnistbench
+from mnistbench import ConfigError
+
+
+def test_import_is_cheap_and_names_load_on_first_use():
+    code = ("import sys, mnistbench\n"
+            "from mnistbench import register, register_family, Family, DataRecipe, RunConfig\n"
+            "assert 'torch' not in sys.modules and 'pandas' not in sys.modules, 'a heavy import'\n"
+            "from mnistbench import run\n"
+            "assert 'torch' in sys.modules and callable(run)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert set(mnistbench.__all__) <= set(dir(mnistbench))
+    with pytest.raises(AttributeError, match="no attribute 'nosuch'"):
+        mnistbench.nosuch  # noqa: B018
+
+
+def test_plan_takes_the_cli_options():
+    grid = mnistbench.plan("softmax", ["manual", "builtin"], lists=True, lr=[0.1, 0.01], seed=[0, 1], epochs=3)
+    assert len(grid) == 2 * 2 * 2 and {c.epochs for c in grid} == {3}
+    assert {(c.impl, c.lr, c.seed) for c in grid} == {(i, lr, s) for i in ("manual", "builtin")
+                                                       for lr in (0.1, 0.01) for s in (0, 1)}
+    (one,) = mnistbench.plan("mlp", "manual", hidden=[64, 32], lr=[0.05], device=["cpu"])  # one-item lists are fine
+    assert (one.hidden, one.lr, one.device, one.patience) == ((64, 32), 0.05, "cpu", 3)
+    assert mnistbench.plan("mlp", "manual", no_early_stop=True)[0].patience is None
+    sizes = mnistbench.plan("mlp", "manual", lists=True, hidden=[(64, 32), (16,)])
+    assert [c.hidden for c in sizes] == [(64, 32), (16,)]
+    every = mnistbench.plan()
+    assert {(c.family, c.impl) for c in every} == {(e.family, e.name) for e in mnistbench.implementations()}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lr": [0.1, 0.01]}, "--lr takes one value in `run`"),
+    ({"hidden": [(64,), (32,)]}, "--hidden takes one value in `run`"),
+    ({"lrr": 0.1}, "unknown option 'lrr'"),
+    ({"patience": 2, "no_early_stop": True}, "contradict"),
+    ({"epochs": 0}, "epochs must be >= 1"),
+])
+def test_plan_mistakes_are_config_errors(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        mnistbench.plan("softmax", "manual", **kwargs)
+
+
+def test_run_sweep_load_and_report(tiny_env, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ended = []
+    records = mnistbench.run("logistic", "manual", epochs=1, save=False,
+                             on_run_end=lambda index, total, cfg, record: ended.append((index, total, cfg.impl)))
+    assert [r["status"] for r in records] == ["ok"] and ended == [(1, 1, "manual")]
+    assert list(tmp_path.iterdir()) == []  # save=False: nothing written
+    with pytest.raises(ConfigError, match="resuming needs"):
+        mnistbench.run("logistic", "manual", epochs=1, save=False, resume=True)
+
+    out = tmp_path / "out"
+    mnistbench.sweep("logistic", ["manual", "builtin"], lr=[0.1, 0.01], epochs=1, out=out)
+    frame = mnistbench.load_results(out)
+    assert len(frame) == 4 and set(frame.impl) == {"manual", "builtin"} and set(frame.lr) == {0.1, 0.01}
+    assert mnistbench.sweep("logistic", ["manual", "builtin"], lr=[0.1, 0.01], epochs=1, out=out, resume=True) == []
+
+    mnistbench.run("logistic", "manual", epochs=1)  # out left out: the CLI's default folder
+    assert len(mnistbench.load_results()) == 1 and (tmp_path / "mnistbench-out" / "runs").is_dir()
+
+    written = mnistbench.write_report(out)
+    assert written["report"] == out / "report.md" and written["report"].is_file()
+    assert out / "summary.csv" in written["tables"] and all(p.is_file() for p in written["plots"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        mnistbench.load_results(tmp_path / "nowhere")
