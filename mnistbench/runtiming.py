@@ -12,6 +12,8 @@ from . import stats
 
 STEAL_LIMIT = 0.02  # a hypervisor giving more than 2 % of the CPU time to other guests: a noisy neighbour
 LOAD_LIMIT = 0.5  # other work keeping more than half of the cores busy (per core)
+# each reason in timing_unstable_reason starts with one of these, so tables can name its kind briefly
+REASON_LABELS = ("epoch times vary", "CPU steal", "other processes busy", "load average")
 # what epoch_figures records (all None for a run without epochs, such as a scikit-learn fit)
 FIGURE_KEYS = ("first_epoch_seconds", "epoch_seconds_median", "epoch_seconds_iqr", "epoch_seconds_ci_low",
                "epoch_seconds_ci_high", "epoch_seconds_cv", "epoch_seconds_n", "train_samples_per_s",
@@ -52,7 +54,7 @@ def unstable_reasons(epoch_cv, noise: dict) -> list[str]:
     cores = noise.get("cpu_cores") or 1
     others, before = noise.get("other_load"), noise.get("load_avg_before")
     if others is not None and others > LOAD_LIMIT * cores:
-        reasons.append(f"other processes kept {others:.1f} of {cores} cores busy")
+        reasons.append(f"other processes busy: {others:.1f} of {cores} cores")
     elif others is None and before is not None and before > LOAD_LIMIT * cores:
         reasons.append(f"load average {before:.2f} on {cores} cores before the run")
     return reasons
