@@ -100,7 +100,8 @@ def make_tables(frame, bench=None) -> list[Table]:
                             bench_machine_line(bench)))
     not_ok = frame[frame.status != "ok"]
     tables.append(Table("runs_not_ok", "Runs that did not finish ok", tb.not_ok_table(frame),
-                        tb.machine_line(not_ok), "Diverged: at the epoch shown the loss turned NaN or infinite, or blew up "
+                        tb.machine_line(not_ok),
+                        "Diverged: at the epoch shown the loss turned NaN or infinite, or blew up "
                         "(train.has_diverged); failed: the run raised an error.", columns=cols.not_ok()))
     return [table for table in tables if not table.frame.empty and (table.name != "notebook" or len(frame))]
 

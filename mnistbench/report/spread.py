@@ -71,7 +71,7 @@ def aggregate(frame, keys, metrics, timing: bool = True) -> pd.DataFrame:
         row.update(status=status_text(group), n=len(ok))
         for metric in metrics:
             name, column = metric if isinstance(metric, tuple) else (metric, metric)
-            row.update(interval_columns(name, ok[column] if column in ok else []))
+            row.update(interval_columns(name, ok.get(column, [])))
         if timing:
             row["timing"] = timing_note(ok)
         rows.append(row)

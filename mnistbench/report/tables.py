@@ -14,7 +14,7 @@ import math
 import pandas as pd
 
 from .. import registry
-from .spread import aggregate, interval_columns, ratio_columns, status_text, timing_note
+from .spread import aggregate, interval_columns, ratio_columns, timing_note
 
 CONTEXT = ("dataset", "protocol", "classes", "hidden", "epochs", "patience", "loader", "machine",
            "env_threads", "env_torch")
