@@ -125,6 +125,7 @@ def failed_run(exc: Exception) -> dict:
         "epochs_run": 0,
         "train_seconds": None,
         "train_samples_per_s": None,
+        "fit_seconds": None,
     }
 
 

@@ -7,10 +7,9 @@ default and in both sweeps) runs once; its tags name every part it belongs to.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
-from . import harness, registry
+from . import harness, registry, stats
 from .config import ConfigError
 
 # The study is the notebook's own, so this module names the notebook's families: its MLP sweeps and its
@@ -76,9 +75,10 @@ def notebook_comparison(frame):
     """The notebook's figure next to this study's mean for the same family, impl and learning rate.
 
     One row per epoch cap found (runs with another cap than the notebook's are 'not comparable').
-    The verdict is 'within noise' when |difference| <= 2 sigma, sigma^2 = p(1-p)/n_eval (the sampling
-    noise of one accuracy on n_eval images, which the notebook's single number carries) + the seeds'
-    variance here; otherwise 'higher' or 'lower'.
+    The verdict is 'within noise' when |difference| <= the 95 % band of stats.accuracy_band: the sampling
+    noise of an accuracy on n_eval images, p(1-p)/n_eval, for the notebook's figure AND for this study's,
+    plus the variance of this study's mean over seeds (seed variance / seeds); otherwise 'higher' or
+    'lower'. With one seed the band still holds both binomial terms.
     """
     import pandas as pd
 
@@ -98,17 +98,17 @@ def notebook_comparison(frame):
 
 
 def _compare(runs, metric: str, figure: float, epochs: str, notebook_epochs) -> dict:
-    values = runs[metric].dropna()
-    mean, std = float(values.mean()), float(values.std()) if len(values) > 1 else 0.0
+    this = stats.mean_interval(runs[metric].dropna())
     n_eval = _eval_size(runs, "test" if metric == "test_acc" else "val")
-    sigma = math.sqrt(figure * (1 - figure) / n_eval + std**2) if n_eval else std
-    difference = mean - figure
+    seed_variance = this["std"] ** 2 if this["n"] > 1 else 0.0
+    band = stats.accuracy_band(figure, n_eval, this["mean"], n_eval, seed_var_b=seed_variance, seeds_b=this["n"])
+    difference = this["mean"] - figure
     if notebook_epochs is not None and epochs != str(notebook_epochs):
         verdict = f"not comparable: epoch cap {epochs}, notebook's {notebook_epochs}"
     else:
-        verdict = "within noise" if abs(difference) <= 2 * sigma else "higher" if difference > 0 else "lower"
-    return {"this_mean": mean, "this_std": std if len(values) > 1 else math.nan, "n": len(values),
-            "difference": difference, "noise_2sigma": 2 * sigma, "verdict": verdict}
+        verdict = "within noise" if abs(difference) <= band else "higher" if difference > 0 else "lower"
+    return {"this_mean": this["mean"], "this_ci_low": this["ci_low"], "this_ci_high": this["ci_high"],
+            "n": this["n"], "difference": difference, "noise_band": band, "verdict": verdict}
 
 
 def _eval_size(match, split: str) -> int:

@@ -75,3 +75,13 @@ def test_accuracy_band_adds_both_binomial_terms_and_the_seed_variance_of_the_mea
 def test_steady_state_leaves_out_the_first_epoch_unless_it_is_the_only_one():
     assert stats.steady_state([0.2, 0.1, 0.11]) == [0.1, 0.11]
     assert stats.steady_state([0.2]) == [0.2]
+
+
+def test_ratio_interval_is_a_geometric_mean_with_a_t_interval_on_logs():
+    result = stats.ratio_interval([2.0, 8.0])  # logs ln2, ln8: mean ln4
+    assert result["mean"] == pytest.approx(4.0) and result["n"] == 2
+    half = 12.706 * np.std(np.log([2.0, 8.0]), ddof=1) / math.sqrt(2)
+    assert result["ci_low"] == pytest.approx(4.0 * math.exp(-half), rel=1e-3)
+    assert result["ci_high"] == pytest.approx(4.0 * math.exp(half), rel=1e-3)
+    one = stats.ratio_interval([1.5])
+    assert one["mean"] == pytest.approx(1.5) and math.isnan(one["ci_low"]) and one["n"] == 1

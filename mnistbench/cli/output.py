@@ -18,11 +18,15 @@ def describe(cfg) -> str:
 
 
 def print_epoch(record):
+    if record.get("fit_seconds") is not None:  # a solver's one fit: no epoch time, no samples/s
+        timing = f"fit {fmt_value(record['fit_seconds'], 'seconds')} s"
+    else:
+        timing = (f"{fmt_value(record['train_seconds'], 'seconds')} s  "
+                  f"{fmt_value(record['train_samples_per_s'], 'rate')} samples/s")
     print(
         f"    epoch {record['epoch']:>3}  train loss {fmt_value(record['train_loss'], 'loss')} "
         f"acc {fmt_value(record['train_acc'], 'acc')}  val loss {fmt_value(record['val_loss'], 'loss')} "
-        f"acc {fmt_value(record['val_acc'], 'acc')}  {record['train_seconds']:.2f}s  "
-        f"{fmt_value(record['train_samples_per_s'], 'rate')} samples/s",
+        f"acc {fmt_value(record['val_acc'], 'acc')}  {timing}",
         flush=True,
     )
 
@@ -37,17 +41,28 @@ def print_run_end(index, total, cfg, record):
         return
     extra = f" at epoch {record['diverged_epoch']}" if record["status"] == "diverged" else ""
     extra += f": {record['error']}" if record["status"] == "failed" else ""
+    if record.get("fit_seconds") is not None:
+        timing = f"{fmt_value(record['fit_seconds'], 'seconds')} s fit"
+    else:
+        timing = f"{fmt_value(record['train_seconds'], 'seconds')} s training"
+    if record.get("timing_unstable"):
+        timing += f" (timing unstable: {record['timing_unstable_reason']})"
     print(
         f"[{index}/{total}] {record['status']}{extra}: test acc {fmt_value(record['test_acc'], 'acc')}, "
-        f"{record['epochs_run']} epochs, {fmt_value(record['train_seconds'], 'seconds')} s training",
+        f"{record['epochs_run']} epochs, {timing}",
         flush=True,
     )
 
 
 SUMMARY = [Column("family"), Column("impl"), Column("status"), Column("test_acc"), Column("best_val_acc"),
-           Column("epochs_run", "epochs"), Column("train_seconds"), Column("train_samples_per_s", "samples/s")]
+           Column("epochs_run", "epochs"), Column("train_seconds", fmt="seconds"),
+           Column("train_samples_per_s", "samples/s", "rate"), Column("fit_seconds", "fit s", "seconds"),
+           Column("timing_unstable_reason", "timing unstable", "text")]
 
 
 def summary_table(records) -> str:
     frame = pd.DataFrame([{c.name: r.get(c.name) for c in SUMMARY} for r in records])
+    # the run's own spread: samples/s with the interval of its steady-state epochs
+    for bound in ("ci_low", "ci_high"):
+        frame[f"train_samples_per_s_{bound}"] = [r.get(f"train_samples_per_s_{bound}") for r in records]
     return render.to_text(frame, SUMMARY)

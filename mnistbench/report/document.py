@@ -1,8 +1,8 @@
 """The report of a results folder, made only from its saved run files (and throughput.csv if present).
 
 build(folder) writes folder/report.md, each table as folder/<table>.csv and folder/plots/*.png.
-The tables come from tables.py as numeric DataFrames; the Markdown renders each `x_mean` / `x_std`
-pair as "mean ± std".
+The tables come from tables.py as numeric DataFrames with their declared columns (columns.py); the
+Markdown renders each `x_mean` / `x_ci_low` / `x_ci_high` triple as "mean ± half-width of the 95 % interval".
 """
 from __future__ import annotations
 
@@ -12,11 +12,20 @@ from pathlib import Path
 import pandas as pd
 
 from .. import results, study
+from . import columns as cols
 from . import plots, render
 from . import tables as tb
 
 THROUGHPUT_CSV = "throughput.csv"  # written by `mnistbench throughput` (family, impl, device, batch_size, ...)
 THROUGHPUT_REQUIRED = ("family", "impl", "batch_size", "train_samples_per_s")
+SPREAD = ("Every figure over seeds is the mean ± the half-width of its 95 % Student-t interval; n is the number "
+          "of runs behind it, and a figure from n = 1 has no ±. Figures from different machines, thread counts "
+          "or torch versions are never averaged together. The timing column says whether the runs' timings were "
+          "stable (see docs/measuring.md for what is timed and the rule).")
+TIMES = ("train s: the timed training epochs summed (shuffle, update steps and each epoch's loss/accuracy "
+         "reduction; evaluation excluded); steady epoch s: each run's median epoch, its first epoch left out; "
+         "train samples/s: training images over that median epoch; fit s: a scikit-learn solver's one fit "
+         "(not epochs, so it has no samples/s).")
 
 
 @dataclass
@@ -58,34 +67,43 @@ def make_tables(frame, bench=None) -> list[Table]:
     machine = tb.machine_line(defaults)
     tables = [
         Table("summary", "Summary: each implementation at the notebook's settings",
-              tb.summary_table(defaults), machine,
-              "Test accuracy, best validation accuracy, epochs, training seconds and training samples/s: "
-              "mean ± std over seeds (n = ok runs). A fitted model's (sklearn's) epochs are its solver's iterations."),
+              tb.summary_table(defaults), machine, "n = ok runs (seeds). " + TIMES + " A fitted model's "
+              "(scikit-learn's) epochs are its solver's iterations.", columns=cols.summary()),
         Table("twins", "Manual implementations against their twins", tb.twins_table(defaults), machine,
-              "Difference (impl − twin) paired by seed, i.e. on the same split; time ratio = impl / twin."),
+              "Difference (impl − twin) paired by seed, i.e. on the same split, mean ± 95 % interval over the "
+              "pairs; time ratio = impl's train s / twin's (a solver twin: its fit s), the geometric mean over "
+              "the pairs with its interval.", columns=cols.twins()),
         Table("notebook", "Notebook comparison", study.notebook_comparison(frame), machine,
-              "The notebook's printed figures (one unseeded run each) next to this study's mean. 'within "
-              "noise': |difference| ≤ 2σ, σ² = p(1−p)/n_eval + the seeds' variance. " + study.NOTEBOOK_BEST_LR),
-        Table("per_class", "Per-class test accuracy, each implementation against its twin", tb.per_class_table(defaults), machine,
-              "Mean over seeds; the difference columns are signed (the notebook printed |difference|)."),
+              "The notebook's printed figures (one unseeded run each) next to this study's mean ± 95 % interval. "
+              "'within noise': |difference| ≤ the 95 % band of p(1−p)/n_eval for both figures plus this study's "
+              "seed variance / n. " + study.NOTEBOOK_BEST_LR, columns=cols.notebook()),
     ]
+    per_class = tb.per_class_table(defaults)
+    tables.append(Table("per_class", "Per-class test accuracy, each implementation against its twin", per_class,
+                        machine,
+                        "Mean ± 95 % interval over seeds; the difference columns are signed and paired by seed "
+                        "(the notebook printed |difference|).", columns=cols.per_class(per_class)))
     for axis, title in (("lr", "Learning-rate sweep"), ("batch_size", "Batch-size sweep")):
         table = tb.sweep_table(frame, axis)
         tables.append(Table(f"{axis}_sweep", title, table, tb.machine_line(tb.sweep_rows(frame, axis)),
-                            "Metrics over ok runs; epochs run = epochs until early stopping. "
-                            + tb.best_of_sweep(table, axis)))
+                            "Metrics over ok runs; epochs run = epochs until early stopping. " + TIMES + " "
+                            + tb.best_of_sweep(table, axis), columns=cols.sweep(axis)))
     tables.append(Table("time_to_accuracy", "Time to accuracy", tb.time_to_accuracy_table(defaults), machine,
-                        "Training seconds (update steps only, summed over epochs) until validation accuracy "
-                        "first reaches the target; mean over the runs that reached it.", na_text="not reached"))
+                        "Training seconds (the timed epochs, as train s; a solver's fit s) until validation "
+                        "accuracy first reaches the target; mean ± 95 % interval over the n runs that reached it.",
+                        na_text="not reached", columns=cols.time_to_accuracy()))
     tables.append(Table("throughput_runs", "Throughput vs batch size (from the sweep's runs)",
-                        tb.throughput_from_runs(frame), tb.machine_line(tb.sweep_rows(frame, "batch_size"))))
+                        tb.throughput_from_runs(frame), tb.machine_line(tb.sweep_rows(frame, "batch_size")),
+                        "Training images per second of each run's median steady-state epoch; mean ± 95 % "
+                        "interval over seeds.", columns=cols.throughput_runs()))
     if bench is not None:
         tables.append(Table("throughput_bench", f"Throughput vs batch size (from {THROUGHPUT_CSV})", bench,
                             bench_machine_line(bench)))
     not_ok = frame[frame.status != "ok"]
     tables.append(Table("runs_not_ok", "Runs that did not finish ok", tb.not_ok_table(frame),
-                        tb.machine_line(not_ok), "Diverged: at the epoch shown the loss turned NaN or infinite, or blew up "
-                        "(train.has_diverged); failed: the run raised an error."))
+                        tb.machine_line(not_ok),
+                        "Diverged: at the epoch shown the loss turned NaN or infinite, or blew up "
+                        "(train.has_diverged); failed: the run raised an error.", columns=cols.not_ok()))
     return [table for table in tables if not table.frame.empty and (table.name != "notebook" or len(frame))]
 
 
@@ -125,7 +143,7 @@ def make_plots(frame, bench, plot_dir: Path) -> list[tuple[str, Path]]:
 def markdown_document(tables, plot_files, folder: Path, n_runs: int, skipped: list[str]) -> str:
     lines = ["# mnistbench report", "",
              (f"Made by `mnistbench report` from the {n_runs} run files in `runs/` only; every table is "
-              "also a CSV next to this file and every picture is in `plots/`.")]
+              "also a CSV next to this file and every picture is in `plots/`."), "", SPREAD]
     if skipped:
         lines.append(f"Skipped as unreadable: {', '.join(skipped)}.")
     for table in tables:

@@ -70,7 +70,10 @@ def history_frame(runs) -> pd.DataFrame:
         hist = pd.DataFrame(run["history"] or [])
         if hist.empty:
             continue
-        hist["cum_train_seconds"] = hist["train_seconds"].cumsum()
+        seconds = pd.to_numeric(hist.get("train_seconds", pd.Series(index=hist.index, dtype=float)), errors="coerce")
+        if "fit_seconds" in hist:  # a solver's one fit stands where its epochs would
+            seconds = seconds.fillna(pd.to_numeric(hist["fit_seconds"], errors="coerce"))
+        hist["cum_train_seconds"] = seconds.cumsum()
         for key in ("family", "impl", "seed", "lr", "batch_size", "run_id"):
             hist[key] = run[key]
         parts.append(hist)

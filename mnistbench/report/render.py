@@ -49,15 +49,16 @@ FORMATS_BY_NAME = {
     "test_acc": "acc", "best_val_acc": "acc", "val_acc": "acc", "train_acc": "acc", "this": "acc",
     "notebook": "acc", "target_val_acc": "acc",
     "test_loss": "loss", "best_val_loss": "loss", "val_loss": "loss", "train_loss": "loss",
-    "difference": "diff", "noise_2sigma": "loss",
+    "difference": "diff", "noise_band": "acc",
     "train_seconds": "seconds", "eval_seconds": "seconds", "epoch_seconds": "seconds",
-    "fit_seconds": "seconds", "seconds_to_target": "seconds",
+    "fit_seconds": "seconds", "seconds_to_target": "seconds", "first_epoch_seconds": "seconds",
+    "epoch_seconds_median": "seconds",
     "train_samples_per_s": "rate", "samples_per_s": "rate",
 }
 
 HEADERS_BY_NAME = {
     "train_samples_per_s": "train samples/s", "samples_per_s": "samples/s", "epochs_run": "epochs run",
-    "noise_2sigma": "noise (2σ)", "this": "this study", "lr": "learning rate", "batch_size": "batch size",
+    "noise_band": "noise band (95 %)", "this": "this study", "lr": "learning rate", "batch_size": "batch size",
     "n": "n (ok)", "best_val_acc": "best val acc", "test_acc": "test acc", "train_seconds": "train s",
     "best_val_loss": "best val loss",
 }

@@ -1,9 +1,11 @@
 """Numeric tables of a results DataFrame (results.to_frame): one function per table.
 
-Means are over seeds of runs whose status is ok; diverged and failed runs are counted in each row's
-status, never silently dropped. Rows are split by anything that differs within a family (epochs cap,
-machine, torch version...), so numbers from different settings or machines are never averaged together.
-Mean and std sit in separate `x_mean` / `x_std` columns so that the CSVs stay machine-readable.
+Means are over seeds of runs whose status is ok, each with its 95 % interval and n (spread.py);
+diverged and failed runs are counted in each row's status, never silently dropped. Rows are split by
+anything that differs within a family (epochs cap, machine, torch version...), so numbers from different
+settings or machines are never averaged together. Each row's "timing" cell says whether its runs' timings
+were stable. Mean and interval sit in separate `x_mean` / `x_ci_low` / `x_ci_high` columns so that the
+CSVs stay machine-readable.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import math
 import pandas as pd
 
 from .. import registry
+from .spread import aggregate, interval_columns, ratio_columns, timing_note
 
 CONTEXT = ("dataset", "protocol", "classes", "hidden", "epochs", "patience", "loader", "machine",
            "env_threads", "env_torch")
@@ -45,9 +48,11 @@ def _key(value) -> str:
 
 def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
-    for column in ("env_device", "env_device_name", "env_cpu_model", "env_threads", "env_torch", *CONTEXT):
+    for column in ("env_device", "env_device_name", "env_cpu_model", "env_threads", "env_torch", *CONTEXT,
+                   *RUN_FIGURES):
         if column not in frame:
             frame[column] = None
+    _fit_seconds_apart(frame)
     gpu = frame.env_device.astype(str).str.startswith("cuda")
     frame["machine"] = frame.env_device_name.where(~gpu, frame.env_device_name + " + " + frame.env_cpu_model)
     for column in CONTEXT:
@@ -56,6 +61,25 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     frame["_family_rank"] = frame.family.map({f: i for i, f in enumerate(registry.families())}).fillna(99)
     frame["_impl_rank"] = frame.impl.map(rank).fillna(99)
     return frame.sort_values(["_family_rank", "_impl_rank", "impl", "lr", "batch_size", "seed"], kind="stable")
+
+
+RUN_FIGURES = ("train_seconds", "train_samples_per_s", "fit_seconds", "epoch_seconds_median", "timing_unstable",
+               "timing_unstable_reason")  # absent from older result files: missing in the tables
+
+
+def fitted_model(family, impl) -> bool:
+    return registry.has(family, impl) and not registry.implementation(family, impl).iterative
+
+
+def _fit_seconds_apart(frame) -> None:
+    """Older result files kept a solver's fit time in train_seconds, with a samples/s beside SGD epochs':
+    move it to fit_seconds, so that no column mixes the two."""
+    fitted = pd.Series([fitted_model(f, i) for f, i in zip(frame.family, frame.impl)], index=frame.index,
+                       dtype=bool)
+    old = fitted & frame.fit_seconds.isna()
+    frame["fit_seconds"] = frame.fit_seconds.astype(object).where(~old, frame.train_seconds)
+    for column in ("train_seconds", "train_samples_per_s"):
+        frame[column] = frame[column].astype(object).where(~fitted, None)
 
 
 def at_defaults(frame, exempt: str | None = None) -> pd.DataFrame:
@@ -84,44 +108,26 @@ def machine_line(rows) -> str:
     return "Measured on " + "; ".join(parts) + "."
 
 
-def status_text(group) -> str:
-    counts = group.status.value_counts()
-    if list(counts.index) == ["ok"]:
-        return "ok"
-    parts = []
-    for status, n in counts.items():
-        text = f"{n}/{len(group)} {status}"
-        if status == "diverged":
-            epochs = sorted({int(e) for e in group.diverged_epoch.dropna()})
-            text += f" at epoch {','.join(map(str, epochs))}"
-        parts.append(text)
-    return ", ".join(parts)
-
-
-def aggregate(frame, keys, metrics) -> pd.DataFrame:
-    """One row per group: status, n (ok runs) and mean/std of each metric over the ok runs."""
-    rows = []
-    for key, group in frame.groupby(list(keys), sort=False):
-        ok = group[group.status == "ok"]
-        row = dict(zip(keys, key))
-        row.update(status=status_text(group), n=len(ok))
-        for metric in metrics:
-            values = pd.to_numeric(ok[metric], errors="coerce").dropna()
-            row[f"{metric}_mean"] = values.mean() if len(values) else math.nan
-            row[f"{metric}_std"] = values.std() if len(values) > 1 else math.nan
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 # ---------------------------------------------------------------- the tables
+# (shown name, run column): the steady-state epoch time is each run's median epoch
+RUN_METRICS = ["test_acc", "best_val_acc", "epochs_run", "train_seconds", ("epoch_seconds", "epoch_seconds_median"),
+               "train_samples_per_s"]
+
+
 def summary_table(defaults) -> pd.DataFrame:
     keys = ["family", "impl", *context_columns(defaults)]
-    return aggregate(defaults, keys, ["test_acc", "best_val_acc", "epochs_run", "train_seconds",
-                                      "train_samples_per_s"])
+    return aggregate(defaults, keys, [*RUN_METRICS, "fit_seconds"])
+
+
+def twin_seconds(pairs) -> pd.Series:
+    """The twin's time to a trained model: its training seconds, or a solver's fit seconds."""
+    return pd.to_numeric(pairs.train_seconds_twin, errors="coerce").fillna(
+        pd.to_numeric(pairs.fit_seconds_twin, errors="coerce"))
 
 
 def twins_table(defaults) -> pd.DataFrame:
-    """Each manual-style implementation minus its builtin and sklearn twins, paired by seed (same split)."""
+    """Each manual-style implementation minus its builtin and sklearn twins, paired by seed (same split):
+    accuracy differences (mean with t-interval) and time ratios impl / twin (geometric mean, interval on logs)."""
     pair_on = ["family", "seed", *context_columns(defaults)]
     ok = defaults[defaults.status == "ok"]
     rows = []
@@ -130,42 +136,52 @@ def twins_table(defaults) -> pd.DataFrame:
         references = [twin_of[impl]] + [e.name for e in registry.implementations(family)
                                          if not e.iterative and e.name != twin_of[impl]] if impl in twin_of else []
         for twin in references:
-            pairs = mine.merge(ok[ok.impl == twin], on=pair_on, suffixes=("", "_twin"))
+            theirs = ok[ok.impl == twin]
+            pairs = mine.merge(theirs, on=pair_on, suffixes=("", "_twin"))
             if pairs.empty:
                 continue
             row = {"family": family, "impl": impl, "twin": twin, "pairs": len(pairs)}
             for metric in ("test_acc", "best_val_acc"):
-                diff = pairs[metric] - pairs[f"{metric}_twin"]
-                row.update({f"{metric}_difference_mean": diff.mean(), f"{metric}_difference_std": diff.std()})
-            ratio = pairs.train_seconds / pairs.train_seconds_twin
-            row.update(train_seconds_ratio_mean=ratio.mean(), train_seconds_ratio_std=ratio.std())
+                row.update(interval_columns(f"{metric}_difference", pairs[metric] - pairs[f"{metric}_twin"]))
+            ratios = pd.to_numeric(pairs.train_seconds, errors="coerce") / twin_seconds(pairs)
+            row.update(ratio_columns("train_seconds_ratio", ratios))
+            row["timing"] = timing_note(pd.concat([mine[mine.seed.isin(pairs.seed)],
+                                                   theirs[theirs.seed.isin(pairs.seed)]]))
             rows.append(row)
     return pd.DataFrame(rows)
 
 
 def per_class_means(runs) -> pd.DataFrame:
     """Mean per-class test accuracy: one row per class, one column per implementation."""
-    rows = [{"impl": r.impl, "class": int(c), "acc": a} for _, r in runs.iterrows()
-            for c, a in (r.per_class_acc or {}).items()]
-    return pd.DataFrame(rows).pivot_table(index="class", columns="impl", values="acc", aggfunc="mean")
+    return per_class_long(runs).pivot_table(index="class", columns="impl", values="acc", aggfunc="mean")
+
+
+def per_class_long(runs) -> pd.DataFrame:
+    """One row per run and class: impl, seed, class, acc."""
+    return pd.DataFrame([{"impl": r.impl, "seed": r.seed, "class": int(c), "acc": a} for _, r in runs.iterrows()
+                         for c, a in (r.per_class_acc or {}).items()], columns=["impl", "seed", "class", "acc"])
 
 
 def per_class_table(defaults) -> pd.DataFrame:
+    """Per family and class: each implementation's mean accuracy over seeds and each twin difference (paired
+    by seed), with 95 % intervals; n = the fewest seeds behind a figure of the row."""
     ok, rows = defaults[defaults.status == "ok"], []
     keys = ["family", *context_columns(defaults)]
     for key, runs in ok.groupby(keys, sort=False):
-        table = per_class_means(runs)
-        order = [i for i in registry.impl_names() if i in table.columns] + sorted(
-            set(table.columns) - set(registry.impl_names()))
-        out = pd.DataFrame({f"{impl}_acc": table[impl] for impl in order})
-        for impl, twin in twins(key[0] if isinstance(key, tuple) else key).items():
-            if impl in table.columns and twin in table.columns:
-                out[f"{impl}_minus_{twin}"] = table[impl] - table[twin]
-        out.insert(0, "class", table.index)
-        for name, value in reversed(list(zip(keys, key))):
-            out.insert(0, name, value)
-        rows.append(out)
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+        key = key if isinstance(key, tuple) else (key,)
+        long = per_class_long(runs)
+        impls = [i for i in registry.impl_names() if i in set(long.impl)] + sorted(
+            set(long.impl) - set(registry.impl_names()))
+        pairs = [(impl, twin) for impl, twin in twins(key[0]).items() if {impl, twin} <= set(impls)]
+        for label, per_class in long.groupby("class"):
+            row = {**dict(zip(keys, key)), "class": label, "n": per_class.groupby("impl").size().min()}
+            for impl in impls:
+                row.update(interval_columns(f"{impl}_acc", per_class[per_class.impl == impl].acc))
+            for impl, twin in pairs:
+                paired = per_class[per_class.impl == impl].merge(per_class[per_class.impl == twin], on="seed")
+                row.update(interval_columns(f"{impl}_minus_{twin}", paired.acc_x - paired.acc_y))
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def sweep_rows(frame, axis: str) -> pd.DataFrame:
@@ -177,9 +193,7 @@ def sweep_rows(frame, axis: str) -> pd.DataFrame:
 
 def sweep_table(frame, axis: str) -> pd.DataFrame:
     rows = sweep_rows(frame, axis)
-    table = aggregate(rows, ["family", axis, "impl", *context_columns(rows)],
-                      ["best_val_loss", "best_val_acc", "test_acc", "epochs_run", "train_seconds",
-                       "train_samples_per_s"])
+    table = aggregate(rows, ["family", axis, "impl", *context_columns(rows)], ["best_val_loss", *RUN_METRICS])
     return table.sort_values(["family", axis], kind="stable").reset_index(drop=True) if len(table) else table
 
 
@@ -194,10 +208,12 @@ def best_of_sweep(table, axis: str) -> str:
 
 
 def seconds_to_target(run, target: float):
-    """(training seconds, epoch) when validation accuracy first reaches target, else (nan, nan)."""
+    """(training seconds, epoch) when validation accuracy first reaches target, else (nan, nan); a solver's
+    one "epoch" counts its fit seconds."""
     elapsed = 0.0
     for record in run["history"] or []:
-        elapsed += record["train_seconds"] or 0.0
+        seconds = record.get("train_seconds")
+        elapsed += seconds if seconds is not None else record.get("fit_seconds") or 0.0
         if record["val_acc"] is not None and record["val_acc"] >= target:
             return elapsed, record["epoch"]
     return math.nan, math.nan
@@ -210,13 +226,13 @@ def time_to_accuracy_table(defaults) -> pd.DataFrame:
     for key, group in runs.groupby(["family", "impl", *context_columns(runs)], sort=False):
         target = goal[key[0]]
         reached = pd.DataFrame([seconds_to_target(r, target) for _, r in group.iterrows()],
-                               columns=["seconds", "epoch"]).dropna()
+                               columns=["seconds", "epoch"], index=group.index).dropna()
         rows.append({"family": key[0], "impl": key[1],
                      **dict(zip(context_columns(runs), key[2:])), "target_val_acc": target,
-                     "reached": f"{len(reached)}/{len(group)}",
-                     "seconds_to_target_mean": reached.seconds.mean() if len(reached) else math.nan,
-                     "seconds_to_target_std": reached.seconds.std() if len(reached) > 1 else math.nan,
-                     "epochs_to_target_mean": reached.epoch.mean() if len(reached) else math.nan})
+                     "reached": f"{len(reached)}/{len(group)}", "n": len(reached),
+                     **interval_columns("seconds_to_target", reached.seconds),
+                     **interval_columns("epochs_to_target", reached.epoch),
+                     "timing": timing_note(group.loc[reached.index])})
     return pd.DataFrame(rows)
 
 
