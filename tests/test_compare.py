@@ -21,13 +21,14 @@ def epochs(center, n=6, spread=0.01, seed=0):
     return [center * 3] + np.exp(rng.normal(math.log(center), spread, n)).tolist()
 
 
-def write_run(folder, seconds, family="mlp", impl="manual", acc=0.97, seed=0, env=None, **config):
+def write_run(folder, seconds, family="mlp", impl="manual", acc=0.97, seed=0, env=None, flags=None, **config):
     cfg = for_family(family, impl, epochs=len(seconds), seed=seed, **config)
     fitted = {"status": "ok", "test_acc": acc, "best_val_acc": acc, "epochs_run": len(seconds),
               "history": [{"epoch": i + 1, "train_seconds": s} for i, s in enumerate(seconds)],
               "train_seconds": sum(seconds), "split_sizes": {"train": 48000, "val": 12000, "test": TEST_IMAGES}}
     record = results.make_result(cfg, fitted, "cpu")
     record["env"].update(env or {})
+    record.update(flags or {})
     results.save(record, folder)
     return record
 
@@ -105,6 +106,18 @@ def test_what_differs_names_machine_and_software(tmp_path):
     assert "torch " in row["differs"] and "→ 9.9.9" in row["differs"] and "host " in row["differs"]
     assert "cpu_model " in row["differs"] and "device_name" not in row["differs"]  # the CPU, said once
     assert row["new_torch"] == "9.9.9"
+
+
+def test_a_run_flagged_unstable_is_marked(tmp_path, capsys):
+    base, new = folder_pair(tmp_path, 1.0)
+    assert run_cli(base, new, "--out", tmp_path / "out") == 0
+    assert "timing unstable" not in capsys.readouterr().out
+    write_run(new, epochs(2.0), impl="builtin", flags={"timing_unstable": True})
+    write_run(base, epochs(1.0), impl="builtin")
+    frame = compare.compare(base, new).set_index("impl")
+    assert frame.loc["builtin", "timing_unstable"] and not frame.loc["manual", "timing_unstable"]
+    assert run_cli(base, new, "--out", tmp_path / "out") == 1
+    assert "timing unstable" in capsys.readouterr().out
 
 
 def test_by_compares_the_groups_of_one_folder(tmp_path, capsys):

@@ -175,8 +175,8 @@ def load_benchmarks(path) -> tuple[dict, dict]:
 
 
 def benchmark_timing(base: dict, new: dict, threshold: float) -> tuple[stats.Comparison, float, float, str]:
-    """Welch on the rounds themselves when both files kept them (--benchmark-save-data), else on the
-    means and standard deviations pytest-benchmark always writes."""
+    """Welch on the rounds themselves when both files kept them (a --benchmark-json file does; an autosaved
+    one with --benchmark-save-data), else on the means and standard deviations pytest-benchmark always writes."""
     if base.get("data") and new.get("data"):
         comparison = stats.compare_times(base["data"], new["data"], threshold)
         return comparison, _median(base["data"]), _median(new["data"]), "benchmark rounds"
@@ -228,9 +228,11 @@ GROUP_COLUMNS = [render.Column("base", fmt="text"), render.Column("new", fmt="te
 
 
 def columns(frame: pd.DataFrame) -> list:
-    """The shown columns; base and new labels only when they vary (several --by groups)."""
+    """The shown columns; base and new labels only when they vary (several --by groups), the noise flag
+    only when a run was recorded as timing_unstable."""
     varied = frame["new"].nunique() > 1 or frame["base"].nunique() > 1
-    return (GROUP_COLUMNS if varied else []) + COLUMNS
+    flagged = [render.Column("timing_unstable", "timing unstable", "text")] if frame["timing_unstable"].any() else []
+    return (GROUP_COLUMNS if varied else []) + COLUMNS + flagged
 
 
 def explanation(frame: pd.DataFrame, threshold: float) -> str:
