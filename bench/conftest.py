@@ -1,7 +1,12 @@
 """pytest-benchmark suite: options, the real data loaded once per session, and machine_info additions.
 
-Run it by naming it (pytest's default testpaths is tests/):
-    MNISTBENCH_DATA=../shared/data pytest bench/ --benchmark-only [--mnistbench-epochs N]
+Run it by naming it (pytest's default testpaths is tests/), with MNIST under $MNISTBENCH_DATA:
+    pytest bench/ --benchmark-only [--mnistbench-epochs N]
+The benchmarks record times, ratios and accuracies; they assert no machine's speed. To gate on a
+regression, save a baseline and compare against it on the same machine:
+    pytest bench/ --benchmark-only --benchmark-autosave
+    pytest bench/ --benchmark-only --benchmark-compare --benchmark-compare-fail=median:10%
+or compare two --benchmark-json files with `mnistbench compare BASE.json NEW.json`.
 """
 from __future__ import annotations
 
@@ -16,8 +21,9 @@ from mnistbench.config import for_family, validate
 
 def pytest_addoption(parser):
     group = parser.getgroup("mnistbench")
-    group.addoption("--mnistbench-epochs", type=int, default=1,
-                    help="epochs per training benchmark (default 1; the notebook's budget is 100, the MLP's 40)")
+    group.addoption("--mnistbench-epochs", type=int, default=3,
+                    help="epochs per round of a training benchmark (default 3: two steady-state epochs after the "
+                         "first; the notebook's budget is 100, the MLP's 40)")
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

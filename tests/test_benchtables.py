@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
+import numpy as np
 import pytest
 
 from mnistbench.report import benchtables, render
@@ -85,60 +85,77 @@ def test_missing_source_and_empty_folder_are_result_errors(tmp_path):
         benchtables.benchmark_frame(tmp_path)
 
 
-def runs_frame():
-    """What results.to_frame() gives for a small tox matrix: two torch versions, a failed run, repeats."""
-    rows = [
-        # family, impl, status, torch, train s, test acc
-        ("softmax", "manual", "ok", "2.14.1", 4.0, 0.90),
-        ("softmax", "manual", "ok", "2.14.1", 6.0, 0.92),
-        ("softmax", "builtin", "ok", "2.14.1", 3.0, 0.91),
-        ("softmax", "manual", "ok", "2.9.0", 5.0, 0.89),
-        ("softmax", "builtin", "failed", "2.9.0", None, None),
-        ("logistic", "manual", "ok", "2.9.0", 1.0, 0.99),
-        ("logistic", "manual", "ok", "2.14.1", 0.5, 0.995),
-    ]
-    return pd.DataFrame(rows, columns=["family", "impl", "status", "env_torch", "train_seconds", "test_acc"])
-
-
-def test_cross_version_frame_takes_medians_of_ok_runs_per_version():
-    wide = benchtables.cross_version_frame(runs_frame())
-    assert list(dict.fromkeys(v for v, _ in wide.columns)) == ["2.9.0", "2.14.1"]  # numeric order
-    assert list(wide.index) == [("logistic", "manual"), ("softmax", "manual"), ("softmax", "builtin")]
-    assert wide.loc[("softmax", "manual"), ("2.14.1", "train_s")] == 5.0
-    assert wide.loc[("softmax", "manual"), ("2.14.1", "test_acc")] == pytest.approx(0.91)
-    assert wide.loc[("softmax", "manual"), ("2.14.1", "runs")] == 2
-    assert pd.isna(wide.loc[("softmax", "builtin"), ("2.9.0", "train_s")])  # its only run failed
-
-
-def test_cross_version_table_markdown():
-    table = benchtables.cross_version_table(runs_frame()).splitlines()
-    assert table[0] == ("| family | impl | train s (2.9.0) | test acc (2.9.0) | train s (2.14.1) "
-                        "| test acc (2.14.1) |")
-    assert table[2] == "| logistic | manual | 1.00 | 0.9900 | 0.500 | 0.9950 |"
-    assert table[3] == "| softmax | manual | 5.00 | 0.8900 | 5.00 | 0.9100 |"
-    assert table[4] == "| softmax | builtin | - | - | 3.00 | 0.9100 |"
-
-
-def test_torch_versions_and_a_frame_without_versions():
-    assert benchtables.torch_versions(runs_frame()) == ["2.9.0", "2.14.1"]
-    assert benchtables.torch_versions(pd.DataFrame({"family": ["mlp"]})) == []
-    with pytest.raises(ResultError, match="env_torch"):
-        benchtables.cross_version_frame(pd.DataFrame({"family": ["mlp"], "impl": ["manual"]}))
-
-
-def test_cross_version_from_real_result_records(tmp_path):
-    """The path the report takes: saved run records -> results.to_frame -> the table."""
+def version_runs(folder=None):
+    """Saved run records of a small tox matrix: three torch versions, two seeds each, a failed run; under
+    2.14.1 softmax/manual's epochs take 1.5x as long, the rest as long as under 2.9.0."""
     from mnistbench import results
     from mnistbench.config import for_family
 
-    for version, seconds in (("2.13.0", 2.0), ("2.14.1", 1.5)):
-        fitted = {"status": "ok", "test_acc": 0.9, "best_val_acc": 0.9, "history": [], "epochs_run": 2,
-                  "train_seconds": seconds, "train_samples_per_s": 1000.0}
-        record = results.make_result(for_family("mlp", "manual", epochs=2), fitted, "cpu")
-        record["env"]["torch"] = version  # what a run under that tox env records
-        results.save(record, tmp_path)
-    table = benchtables.cross_version_table(results.to_frame(tmp_path))
-    assert "| mlp | manual | 2.00 | 0.9000 | 1.50 | 0.9000 |" in table
+    rng = np.random.default_rng(0)
+    records = []
+    plan = [("softmax", "manual", "2.9.0", 0.2, "ok"), ("softmax", "manual", "2.14.1", 0.3, "ok"),
+            ("softmax", "manual", "2.13.0", 0.2, "ok"), ("softmax", "builtin", "2.9.0", 0.1, "failed"),
+            ("softmax", "builtin", "2.14.1", 0.1, "ok"), ("logistic", "manual", "2.9.0", 0.02, "ok"),
+            ("logistic", "manual", "2.14.1", 0.02, "ok")]
+    for family, impl, version, center, status in plan:
+        for seed in (0, 1):
+            seconds = [3 * center] + (center * np.exp(rng.normal(0, 0.01, 5))).tolist()
+            fitted = {"status": status, "test_acc": 0.9 + seed / 100 if status == "ok" else None,
+                      "history": [{"epoch": i + 1, "train_seconds": s} for i, s in enumerate(seconds)],
+                      "split_sizes": {"test": 10000}}
+            record = results.make_result(for_family(family, impl, epochs=6, seed=seed), fitted, "cpu")
+            record["env"]["torch"] = version  # what a run under that tox env records
+            records.append(record)
+            if folder is not None:
+                results.save(record, folder)
+    return records
+
+
+def test_cross_version_frame_compares_each_configuration_with_its_oldest_version():
+    frame = benchtables.cross_version_frame(version_runs())
+    keys = list(zip(frame["family"], frame["impl"], frame["torch"]))
+    assert keys == [("logistic", "manual", "2.9.0"), ("logistic", "manual", "2.14.1"),
+                    ("softmax", "manual", "2.9.0"), ("softmax", "manual", "2.13.0"),
+                    ("softmax", "manual", "2.14.1"), ("softmax", "builtin", "2.14.1")]  # numeric version order
+    rows = frame.set_index(["impl", "torch"])
+    assert rows.loc[("manual", "2.9.0"), "verdict"].tolist() == ["reference", "reference"]
+    assert rows.loc[("builtin", "2.14.1"), "verdict"] == "reference"  # its 2.9.0 runs failed
+    softmax = frame[(frame["family"] == "softmax") & (frame["impl"] == "manual")].set_index("torch")
+    assert softmax.loc["2.13.0", "verdict"] == "no detectable difference"
+    assert softmax.loc["2.14.1", "verdict"] == "slower" and softmax.loc["2.14.1", "against"] == "2.9.0"
+    assert softmax.loc["2.14.1", "ratio_ci_low"] < 1.5 < softmax.loc["2.14.1", "ratio_ci_high"]
+    assert softmax.loc["2.14.1", "runs"] == 2 and softmax.loc["2.14.1", "epochs"] == 10  # 2 seeds x 5 epochs
+    assert softmax.loc["2.14.1", "epoch_seconds_median"] == pytest.approx(0.3, rel=0.03)
+    assert softmax.loc["2.14.1", "test_acc_mean"] == pytest.approx(0.905)
+    assert softmax.loc["2.14.1", "test_acc_ci_low"] < 0.9 < 0.91 < softmax.loc["2.14.1", "test_acc_ci_high"]
+
+
+def test_cross_version_table_markdown():
+    table = benchtables.cross_version_table(version_runs()).splitlines()
+    assert table[0] == "| configuration | torch | epoch s (95 % CI) | vs oldest (95 % CI) | verdict | test acc (95 % CI) | n |"
+    slower = next(line for line in table if "softmax/manual" in line and "2.14.1" in line)
+    assert "| slower |" in slower and "| 1.49× ± 0.01 |" in slower and slower.endswith("| 2 |")
+    reference = next(line for line in table if "logistic/manual" in line and "2.9.0" in line)
+    assert "| - | reference |" in reference
+
+
+def test_torch_versions_and_runs_without_versions():
+    records = version_runs()
+    assert benchtables.torch_versions(records) == ["2.9.0", "2.13.0", "2.14.1"]
+    for record in records:
+        record["env"].pop("torch")
+    assert benchtables.torch_versions(records) == []
+    with pytest.raises(ResultError, match="torch version"):
+        benchtables.cross_version_frame(records)
+
+
+def test_cross_version_from_saved_records(tmp_path):
+    """The path the report takes: saved run records -> results.load_runs -> the table."""
+    from mnistbench import results
+
+    version_runs(tmp_path)
+    table = benchtables.cross_version_table(results.load_runs(tmp_path))
+    assert sum("softmax/manual" in line for line in table.splitlines()) == 3
 
 
 def test_report_tables_for_a_tox_folder_render_in_the_report(tmp_path, tiny_root, bench_json):
@@ -147,20 +164,22 @@ def test_report_tables_for_a_tox_folder_render_in_the_report(tmp_path, tiny_root
     from mnistbench import harness, report, results
     from mnistbench.config import for_family
 
-    (record,) = harness.execute([for_family("mlp", "manual", epochs=1, hidden=(16,))], tmp_path,
+    (record,) = harness.execute([for_family("mlp", "manual", epochs=3, hidden=(16,))], tmp_path,
                                 data_root=tiny_root)
     older = dict(record, run_id=record["run_id"] + "-old", env=dict(record["env"], torch="2.13.0"))
     results.save(older, tmp_path)
     tables = benchtables.report_tables(tmp_path, benchmarks=bench_json)
     assert [t.name for t in tables] == ["benchmarks", "cross_version"]
     newer = record["env"]["torch"]
-    assert list(tables[1].frame.columns) == ["family", "impl", "train_seconds (2.13.0)", "test_acc (2.13.0)",
-                                             f"train_seconds ({newer})", f"test_acc ({newer})"]
+    assert list(tables[1].frame["torch"]) == ["2.13.0", newer]
     written = report.build(tmp_path, extra_tables=tables)
     text = written["report"].read_text()
     assert "## pytest-benchmark: timings and accuracy" in text and "## Across torch versions" in text
-    seconds, acc = render.fmt_value(record["train_seconds"], "seconds"), f"{record['test_acc']:.4f}"
-    assert f"| mlp | manual | {seconds} | {acc} | {seconds} | {acc} |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| mlp/manual lr=0.01 batch=64 hidden=16 epochs=3")]
+    acc = f"{record['test_acc']:.4f}"
+    assert "| 2.13.0 |" in rows[0] and "| reference |" in rows[0] and acc in rows[0]
+    # the same run recorded twice: a ratio of exactly 1, nothing to detect
+    assert f"| {newer} |" in rows[1] and "| 1.00× " in rows[1] and "| no detectable difference |" in rows[1]
     assert "| train softmax | `test_train[softmax-builtin-cpu]` | 2.14.1 | 2.25 s | — | 1 | 0.9011 |" in text
     assert (tmp_path / "cross_version.csv").is_file() and (tmp_path / "benchmarks.csv").is_file()
 

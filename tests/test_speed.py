@@ -7,11 +7,13 @@ from __future__ import annotations
 import csv
 import gzip
 import math
+import statistics
 
 import pytest
 import torch
 
-from mnistbench import cli, data, models, train
+from mnistbench import cli, data, models, stats, train
+from mnistbench.report import render
 from mnistbench.perf import floor, notebook_loops, speed, throughput, timing
 from mnistbench.config import for_family
 
@@ -20,8 +22,11 @@ TOL = 1e-5
 
 @pytest.fixture
 def quick(monkeypatch):
-    """Measure as little as possible: one round per family, a short matmul timing."""
+    """Measure as little as possible: one round per family, a short matmul timing, no heap trimming (a full
+    garbage collection of the test process before every timed loop costs more than the loops)."""
     monkeypatch.setattr(speed, "MIN_FAMILY_SECONDS", 0.0)
+    monkeypatch.setattr(timing, "release_memory", lambda: None)
+    monkeypatch.setattr(speed, "release_memory", lambda: None)
     monkeypatch.setattr(floor, "MATMUL_SECONDS", 0.005)
     monkeypatch.setattr(floor, "PEAK_SIZE", 64)
     monkeypatch.setattr(throughput, "MIN_POINT_SECONDS", 0.0)
@@ -155,28 +160,80 @@ def test_shuffle_buffers_change_nothing_but_the_allocation():
 
 
 def test_speed_rows_and_csv(tiny_env, tmp_path, quick):
-    rows = speed.speed(["logistic", "softmax", "mlp"], repeats=1, notebook_batches=2, hidden=(8,))
+    rows = speed.speed(["logistic", "softmax", "mlp"], repeats=3, notebook_batches=2, hidden=(8,))
     assert [(r["family"], r["impl"]) for r in rows] == speed.pairs(["logistic", "softmax", "mlp"])
     assert all("sklearn" != r["impl"] for r in rows)
     for row in rows:
+        samples = row["_samples"]
+        assert row["repeats"] == 3 and all(len(v) == 3 for v in samples.values())
         assert row["notebook_s"] > 0 and row["mnistbench_s"] > 0 and row["bare_s"] > 0
-        assert row["notebook_over_mnistbench"] == pytest.approx(row["notebook_s"] / row["mnistbench_s"])
-        assert row["mnistbench_over_bare"] == pytest.approx(row["mnistbench_s"] / row["bare_s"])
         assert row["notebook_min_s"] <= row["notebook_s"] <= row["notebook_max_s"]
+        for name, base, new in (("notebook_over_mnistbench", "mnistbench", "notebook"),
+                                ("mnistbench_over_bare", "bare", "mnistbench")):
+            expected = stats.compare_times(samples[base], samples[new])
+            assert row[name] == pytest.approx(expected.ratio)
+            assert row[f"{name}_ci_low"] == pytest.approx(expected.ci_low)
+            assert row[f"{name}_ci_low"] <= row[name] <= row[f"{name}_ci_high"]
         if row["family"] == "mlp":
             assert row["epoch_gflop"] == pytest.approx(
                 floor.mlp_flops_per_sample([784, 8, 10]) * row["train_size"] / 1e9
             )
             assert row["floor_s"] == pytest.approx(row["epoch_gflop"] / row["matmul_gflops"])
-            assert row["mnistbench_over_floor"] == pytest.approx(row["mnistbench_s"] / row["floor_s"])
+            assert row["floor_s"] == pytest.approx(statistics.median(samples["floor"]))
+            expected = stats.compare_times(samples["floor"], samples["mnistbench"])
+            assert row["mnistbench_over_floor"] == pytest.approx(expected.ratio)
+            assert row["mnistbench_over_floor_ci_low"] <= row["mnistbench_over_floor"]
         else:
             assert row.get("floor_s") is None
     path = timing.write_csv(rows, tmp_path / "speed.csv", speed.SPEED_COLUMNS)
     header, read = read_csv(path)
     assert header == speed.SPEED_COLUMNS and len(read) == len(rows)
-    assert read[-1]["floor_s"] and not read[0]["floor_s"]
+    assert {"notebook_over_mnistbench_ci_low", "mnistbench_over_floor_ci_high", "round_orders"} <= set(header)
+    assert read[-1]["floor_s"] and not read[0]["floor_s"] and read[0]["mnistbench_over_bare_ci_high"]
     table = speed.speed_table(rows)
     assert "nb/mb" in table and "mlp" in table and "handgrad" in table
+    mlp = rows[-1]
+    shown = render.fmt_value(mlp["mnistbench_over_floor"], "ratio")
+    assert shown in table and (f"{shown} ±" in table or f"{shown} (" in table)  # with its interval
+
+
+def test_speed_shuffles_the_order_each_round_and_records_it(tiny_env, quick, monkeypatch):
+    """The order the loops ran in is the order recorded; it changes between rounds and follows the seed."""
+    ran = []
+
+    def spy(kind, function):
+        def wrapper(*args, **kwargs):
+            ran.append(kind)
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(notebook_loops, "epoch", spy("notebook", notebook_loops.epoch))
+    monkeypatch.setattr(train, "train_epoch", spy("mnistbench", train.train_epoch))
+    monkeypatch.setattr(speed, "bare_epoch", spy("bare", speed.bare_epoch))
+    monkeypatch.setattr(floor, "matmul_gflops", spy("floor", floor.matmul_gflops))
+    rows = speed.speed(["mlp"], impls=["manual"], repeats=5, notebook_batches=2, hidden=(8,))
+    orders = [order.split(",") for order in rows[0]["round_orders"].split(" | ")]
+    assert len(orders) == 5 and all(sorted(o) == ["floor", "manual:bare", "manual:mnistbench", "notebook:manual"]
+                                    for o in orders)
+    timed_calls = ran[-5 * 4:]  # the rounds come after the warm-up calls
+    assert timed_calls == [name.split(":")[-1].replace("manual", "notebook") for o in orders for name in o]
+    assert len({tuple(o) for o in orders}) > 1, "the order must change between rounds"
+    again = speed.speed(["mlp"], impls=["manual"], repeats=5, notebook_batches=2, hidden=(8,))
+    assert again[0]["round_orders"] == rows[0]["round_orders"] and again[0]["order_seed"] == 0
+
+
+def test_speed_reads_the_load_before_its_own_work(tiny_env, quick, monkeypatch):
+    readings = iter([0.25] + [9.0] * 100)  # the first reading, then what its own work would show
+    monkeypatch.setattr(speed.env, "load_average", lambda: next(readings))
+    seen = []
+    rows = speed.speed(["logistic"], impls=["handgrad"], repeats=1, on_start=seen.append)
+    assert seen == [0.25] and rows[0]["load_1m"] == 0.25
+
+
+def test_notebook_loop_runs_whole_epochs_by_default(tiny_env, quick):
+    rows = speed.speed(["mlp"], impls=["manual"], repeats=1, hidden=(8,))
+    assert rows[0]["notebook_batches_timed"] == rows[0]["epoch_batches"]
 
 
 def test_check_targets_flags_met_and_missed():

@@ -1,4 +1,4 @@
-"""The training and reading sub-commands: run, sweep, study, report, list."""
+"""The training and reading sub-commands: run, sweep, study, report, compare, list."""
 from __future__ import annotations
 
 import sys
@@ -30,6 +30,12 @@ def add_run(sub) -> None:
     report.add_argument("folder", nargs="?", type=Path, help="results folder (default: the default --out)")
     options.add(report, "benchmarks")
     report.set_defaults(handler=cmd_report)
+    compare = sub.add_parser("compare", help="NEW against BASE (results folders or pytest-benchmark JSON): time "
+                                             "ratio with its interval and verdict; exit 1 when slower")
+    compare.add_argument("base", type=Path, help="results folder or pytest-benchmark JSON file (the reference)")
+    compare.add_argument("new", type=Path, nargs="?", help="the same kind as BASE (left out with --by)")
+    options.add(compare, "threshold", "by", "out")
+    compare.set_defaults(handler=cmd_compare)
     listing = sub.add_parser("list", help="the registered model families and implementations")
     listing.set_defaults(handler=cmd_list)
 
@@ -102,6 +108,22 @@ def cmd_report(args):
     # pytest-benchmark timings joined with accuracy (--benchmarks), and the torch-version table when the
     # runs come from several torch versions (tox)
     write_report(args.folder or harness.default_out(), benchmarks=args.benchmarks)
+    return 0
+
+
+def cmd_compare(args):
+    from ..report import compare, render
+
+    frame = compare.compare(args.base, args.new, threshold=args.threshold, by=args.by)
+    markdown, csv = compare.write(frame, args.out or harness.default_out(), args.threshold)
+    print(render.to_text(frame, compare.columns(frame)))
+    print("\n" + compare.explanation(frame, args.threshold))
+    slower = compare.slower(frame)
+    print(f"\nwrote {markdown} and {csv}")
+    if len(slower):
+        print(f"slower beyond {compare.percent(args.threshold)} with significance: "
+              + ", ".join(slower["configuration"]), file=sys.stderr)
+        return 1
     return 0
 
 

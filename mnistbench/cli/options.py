@@ -34,6 +34,14 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
     return tuple(comma_list(int, "--hidden")(text))
 
 
+def fraction(text: str) -> float:
+    """A threshold as a fraction (0.05) or a percentage (5%)."""
+    try:
+        return float(text[:-1]) / 100 if text.strip().endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"cannot read {text!r} as a fraction (0.05) or a percentage (5%)") from None
+
+
 def _opt(*flags, **kwargs):
     return flags, kwargs
 
@@ -77,13 +85,18 @@ OPTIONS = {
     "repeats": _opt("--repeats", type=int, default=5, help="timings per point; the median is quoted (default %(default)s)"),
     "notebook_batches": _opt("--notebook-batches", type=int, default=None,
                              help="time the notebook's loop over its first N batches and scale to an epoch "
-                                  "(default: whole epochs, but 200 batches for the MLP's ~7 s epoch; 0: whole)"),
+                                  "(default: whole epochs)"),
     "samples": _opt("--samples", type=int, default=16384,
                     help="training samples timed per point, at most the training split (default 16384)"),
     "wait": _opt("--wait", type=int, default=1, help="steps run before the profiler records (default 1)"),
     "warmup": _opt("--warmup", type=int, default=2, help="steps recorded then discarded (default 2)"),
     "active": _opt("--active", type=int, default=5, help="steps recorded and kept (default 5)"),
     "with_stack": _opt("--with-stack", action="store_true", help="record Python stacks (bigger, slower traces)"),
+    "threshold": _opt("--threshold", type=fraction, default=0.05,
+                      help="the smallest change in time that counts as faster or slower, as 0.05 or 5%% "
+                           "(default 5%%): a smaller one is no detectable difference however significant"),
+    "by": _opt("--by", metavar="KEY", help="compare the groups of ONE results folder by a recorded env or config "
+                                           "key (torch, threads, host, lr...), the first group as base"),
     "benchmarks": _opt("--benchmarks", type=Path, metavar="FILE_OR_DIR",
                        help="pytest-benchmark JSON (or a folder of them): timing stats joined with accuracy"),
 }

@@ -35,10 +35,10 @@ def _or(value, default):
     return default if value is None else value
 
 
-def warn_if_busy():
+def warn_if_busy(load=None):
     from ..perf import timing
 
-    warning = timing.busy_warning()
+    warning = timing.busy_warning(load)
     if warning:
         print(warning, file=sys.stderr)
 
@@ -56,12 +56,12 @@ def cmd_speed(args):
     device = options.single(args, "device", "speed")
     started = time.perf_counter()
 
-    def on_start():  # the options and data are checked: a user mistake never gets here
+    def on_start(load):  # the options and data are checked: a user mistake never gets here
         timing.prepare_out(out)  # created only now, so a bad option leaves nothing behind
-        print(f"speed: batch {batch_size}, at least {args.repeats} repeats, device {device}, "
+        print(f"speed: batch {batch_size}, at least {args.repeats} rounds, device {device}, "
               f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
-              f"load average {env.load_average()}", flush=True)
-        warn_if_busy()
+              f"load average before measuring {load}", flush=True)
+        warn_if_busy(load)
 
     rows = speed.speed(
         options.families_of(args), args.impl, batch_size=batch_size, repeats=args.repeats,
@@ -73,8 +73,10 @@ def cmd_speed(args):
     )
     print()
     print(speed.speed_table(rows))
-    print("\nepoch seconds: median (min-max) of the repeats, interleaved; nb/mb = notebook / mnistbench, "
-          "mb/bare = mnistbench / bare loop, mb/floor = mnistbench / matmul floor")
+    print("\nepoch seconds: median (min-max) of the rounds, interleaved in a shuffled order each round; "
+          "ratios: geometric means over the rounds with their 95 % interval; nb/mb = notebook / mnistbench, "
+          "mb/bare = mnistbench / bare loop, mb/floor = mnistbench / matmul floor. The notebook ratios "
+          "describe this machine (its image decoding, its DataLoader); the floor ratio is the target.")
     for row in rows:
         if row["notebook_batches_timed"] < row["epoch_batches"]:
             print(f"{row['family']}/{row['impl']}: notebook epoch scaled from its first "
@@ -91,7 +93,7 @@ def cmd_speed(args):
         for what, value, bound, met in checks:
             print(f"  {'met   ' if met else 'MISSED'} {what} = {value:.2f} (target {bound})")
     path = timing.write_csv(rows, out / "speed.csv", speed.SPEED_COLUMNS)
-    print(f"\nsaved {path} ({harness.elapsed_since(started)}; load average now {env.load_average()})")
+    print(f"\nsaved {path} ({harness.elapsed_since(started)}; load average after {env.load_average()})")
     return 0
 
 

@@ -36,10 +36,6 @@ LOOPS = {("logistic", "manual"), ("logistic", "builtin"), ("softmax", "manual"),
          ("mlp", "manual")}
 
 
-# the notebook's MLP epoch is 7-12 s: time this many of its 782 batches and scale (0: whole epochs)
-DEFAULT_BATCHES = {"mlp": 200}
-
-
 def has_loop(family: str) -> bool:
     """Whether the notebook has a loop for this family (a plugin's family has none)."""
     return any(f == family for f, _ in LOOPS)

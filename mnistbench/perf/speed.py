@@ -4,22 +4,27 @@ speed, per (family, implementation) at one batch size, on the same training spli
 - notebook:   the notebook's own loop for the same math (notebook_loops.py), one epoch;
 - mnistbench: train.train_epoch, timed exactly as train.fit times an epoch (`mnistbench run`'s loop);
 - bare:       shuffle + contiguous slices + model.step and nothing else (no bookkeeping at all);
-the three are interleaved repeat by repeat, so a change in machine load hits them alike, and each is
-quoted as the median (and min/max) of its repeats. For the MLP the floor is the epoch's matrix-multiply
-FLOPs over the rate torch.mm reaches, in the same process, on the very shapes and layouts of the MLP's
-step (forward x·Wᵀ, dW = δᵀ·a, dX = δ·W at this batch size): an epoch cannot beat its own matmuls.
-A large square sgemm's rate is reported beside it as the machine's peak (no batch-64 matmul gets there).
+the three (and the MLP's floor) are interleaved round by round, in an order shuffled each round, so a
+change in machine load hits them alike, and each is quoted as the median (and min/max) of its rounds.
+Each ratio is the ratio of geometric means over the rounds with its 95 % interval (stats.compare_times).
+The notebook's loop is timed over whole epochs unless --notebook-batches asks for a scaled prefix.
+For the MLP the floor is the epoch's matrix-multiply FLOPs over the rate torch.mm reaches, in the same
+process, on the very shapes and layouts of the MLP's step (forward x·Wᵀ, dW = δᵀ·a, dX = δ·W at this
+batch size): an epoch cannot beat its own matmuls. A large square sgemm's rate is reported beside it
+as the machine's peak (no batch-64 matmul gets there).
 
 Families without a notebook loop (a plugin's) are skipped with a note, not an error.
 """
 from __future__ import annotations
 
+import functools
 import math
+import random
 import statistics
 
 import torch
 
-from .. import data, models, registry, train
+from .. import data, env, models, registry, stats, train
 from ..config import ConfigError, check_family, for_family, validate
 from ..report import render
 from ..report.render import Column
@@ -29,12 +34,14 @@ from .timing import environment_columns, release_memory, timed
 MIN_FAMILY_SECONDS = 5.0  # a family's rounds are repeated until they took this long...
 MAX_REPEAT_FACTOR = 5  # ...but at most this many times --repeats
 
+RATIOS = ("notebook_over_mnistbench", "mnistbench_over_bare", "mnistbench_over_floor")
+RATIOS_WITH_INTERVALS = [f"{name}{part}" for name in RATIOS for part in ("", "_ci_low", "_ci_high")]
 SPEED_COLUMNS = [
     "family", "impl", "notebook_loop", "device", "device_name", "batch_size", "threads", "torch", "repeats",
     "train_size", "epoch_batches", "notebook_batches_timed",
     "notebook_s", "notebook_min_s", "notebook_max_s", "mnistbench_s", "mnistbench_min_s", "mnistbench_max_s",
-    "bare_s", "bare_min_s", "bare_max_s", "notebook_over_mnistbench", "mnistbench_over_bare",
-    "epoch_gflop", "matmul_gflops", "floor_s", "mnistbench_over_floor", "peak_gflops", "load_1m",
+    "bare_s", "bare_min_s", "bare_max_s", *RATIOS_WITH_INTERVALS, "epoch_gflop", "matmul_gflops", "floor_s",
+    "peak_gflops", "load_1m", "order_seed", "round_orders",
 ]
 
 # This is the notebook's speed study, so it names the notebook's MLP: its epoch is also measured against
@@ -74,82 +81,126 @@ def bare_epoch(model, x, y, batch_size, generator, buffers) -> None:
 
 
 # ---------------------------------------------------------------- speed
-def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, data_root, device):
-    """Rows (one per impl) for one family. Every variant is timed once per round, the rounds interleave
-    the variants, and each is quoted as the median (and min, max) over the rounds."""
-    x, y = splits.train.x, splits.train.y
-    n, batch_size, n_classes = len(y), cfg_base.batch_size, splits.n_classes
-    epoch_batches = math.ceil(n / batch_size)
-    sizes = [splits.n_features, *cfg_base.hidden, n_classes]
-    with_floor = family == FLOOR_FAMILY
+def notebook_loops_for(family, impls, splits, cfg_base, data_root, device) -> dict:
+    """The notebook's loops the implementations compare with (one per distinct loop), warmed up."""
     loops = {}
     for impl in impls:
         loop = notebook_loops.loop_for(family, impl)
-        if loop not in loops:
-            loops[loop] = notebook_loops.for_family(family, loop, splits, cfg_base, data_root or data.default_root(),
-                                                    device)
-            notebook_loops.epoch(*loops[loop], device, max_batches=3)  # warm-up
-    if notebook_batches is None:  # the default: whole epochs, except for the MLP's ~12 s one
-        notebook_batches = notebook_loops.DEFAULT_BATCHES.get(family, 0)
-    cap = min(notebook_batches, epoch_batches) if notebook_batches > 0 else epoch_batches
+        if loop in loops:
+            continue
+        loops[loop] = notebook_loops.for_family(family, loop, splits, cfg_base, data_root or data.default_root(),
+                                                device)
+        notebook_loops.epoch(*loops[loop], device, max_batches=3)  # warm-up
+    return loops
+
+
+def models_for(family, impls, splits, cfg_base, device) -> dict:
+    """impl -> (model for mnistbench's loop, model for the bare loop), their first calls already paid."""
+    x, y, batch_size = splits.train.x, splits.train.y, cfg_base.batch_size
     runners = {}
     for impl in impls:
         cfg = validate(for_family(family, impl, batch_size=batch_size, lr=cfg_base.lr, seed=cfg_base.seed,
                                   hidden=cfg_base.hidden, device=cfg_base.device))
         train.warm_up(cfg, splits, device)
-        runners[impl] = [models.build(cfg, splits.n_features, n_classes, device) for _ in range(2)]
+        runners[impl] = [models.build(cfg, splits.n_features, splits.n_classes, device) for _ in range(2)]
         for model in runners[impl]:  # first calls on these very tensors, before any timing
             for _ in range(3):
                 model.step(x[:batch_size], y[:batch_size])
+    return runners
+
+
+def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, data_root, device):
+    """Rows (one per impl) for one family. Every variant is timed once per round, in an order shuffled
+    afresh each round (seeded by cfg_base.seed, recorded in the rows), so that no variant always runs
+    after the same neighbour (a heap, a cache or the CPU's clock left warm or cold)."""
+    x, y = splits.train.x, splits.train.y
+    n, batch_size = len(y), cfg_base.batch_size
+    epoch_batches = math.ceil(n / batch_size)
+    sizes = [splits.n_features, *cfg_base.hidden, splits.n_classes]
+    loops = notebook_loops_for(family, impls, splits, cfg_base, data_root, device)
+    runners = models_for(family, impls, splits, cfg_base, device)
+    cap = min(notebook_batches, epoch_batches) if notebook_batches else epoch_batches
     gens = {key: torch.Generator().manual_seed(cfg_base.seed) for key in ("mnistbench", "bare")}
     buffers = {key: train.shuffle_buffers(x, y) for key in ("mnistbench", "bare")}
-    times = {key: [] for key in [*loops, *[(impl, kind) for impl in impls for kind in ("mnistbench", "bare")]]}
-    rates = []
+    times = {}
+
+    def notebook_unit(step, loader):
+        release_memory()
+        seconds, tally = notebook_loops.epoch(step, loader, device, max_batches=cap)
+        return seconds * epoch_batches / tally.batches
+
+    units = {f"notebook:{loop}": functools.partial(notebook_unit, *parts) for loop, parts in loops.items()}
+    for impl, (model, bare_model) in runners.items():
+        units[f"{impl}:mnistbench"] = functools.partial(timed, device, train.train_epoch, model, x, y, batch_size,
+                                                        gens["mnistbench"], "tensor", buffers["mnistbench"])
+        units[f"{impl}:bare"] = functools.partial(timed, device, bare_epoch, bare_model, x, y, batch_size,
+                                                  gens["bare"], buffers["bare"])
+    if family == FLOOR_FAMILY:
+        units["floor"] = functools.partial(floor_seconds, sizes, n, batch_size, device)
+    shuffler, orders = random.Random(cfg_base.seed), []
 
     def one_round():
-        for loop, (step, loader) in loops.items():
-            release_memory()
-            seconds, tally = notebook_loops.epoch(step, loader, device, max_batches=cap)
-            times[loop].append(seconds * epoch_batches / tally.batches)
-        for impl, (model, bare_model) in runners.items():
-            times[(impl, "mnistbench")].append(
-                timed(device, train.train_epoch, model, x, y, batch_size, gens["mnistbench"], "tensor",
-                      buffers["mnistbench"]))
-            times[(impl, "bare")].append(
-                timed(device, bare_epoch, bare_model, x, y, batch_size, gens["bare"], buffers["bare"]))
-        if with_floor:
-            rates.append(floor.matmul_gflops(sizes, batch_size, device))
+        order = list(units)
+        shuffler.shuffle(order)
+        orders.append(order)
+        for name in order:
+            times.setdefault(name, []).append(units[name]())
 
     # short epochs (logistic: ~0.02 s) get more rounds, so that their median is not a handful of samples
     round_seconds = timed(device, one_round)
     rounds = max(repeats, min(MAX_REPEAT_FACTOR * repeats, math.ceil(MIN_FAMILY_SECONDS / round_seconds)))
     for _ in range(rounds - 1):
         one_round()
-    peak = floor.peak_gflops(device) if with_floor else None
+    floor_row = floor_columns(sizes, n, times["floor"], device) if "floor" in times else {}
+    shared = {"batch_size": batch_size, "repeats": rounds, "train_size": n, "epoch_batches": epoch_batches,
+              "notebook_batches_timed": cap, "order_seed": cfg_base.seed,
+              "round_orders": " | ".join(",".join(order) for order in orders)}
     rows = []
     for impl in impls:
         loop = notebook_loops.loop_for(family, impl)
-        nb, mb, bare = (median_min_max(times[k]) for k in (loop, (impl, "mnistbench"), (impl, "bare")))
-        row = {"family": family, "impl": impl, "notebook_loop": loop, "batch_size": batch_size,
-               "repeats": rounds, "train_size": n, "epoch_batches": epoch_batches,
-               "notebook_batches_timed": cap, "notebook_over_mnistbench": nb[0] / mb[0],
-               "mnistbench_over_bare": mb[0] / bare[0]}
-        for name, (median, low, high) in (("notebook", nb), ("mnistbench", mb), ("bare", bare)):
-            row.update({f"{name}_s": median, f"{name}_min_s": low, f"{name}_max_s": high})
-        if with_floor:
-            gflop = floor.mlp_flops_per_sample(sizes) * n / 1e9
-            rate = statistics.median(rates)
-            row.update({"epoch_gflop": gflop, "matmul_gflops": rate, "floor_s": gflop / rate,
-                        "mnistbench_over_floor": mb[0] / (gflop / rate), "peak_gflops": peak})
+        notebook, mnistbench, bare = (times[k] for k in (f"notebook:{loop}", f"{impl}:mnistbench", f"{impl}:bare"))
+        row = {"family": family, "impl": impl, "notebook_loop": loop, **shared}
+        for name, samples in (("notebook", notebook), ("mnistbench", mnistbench), ("bare", bare)):
+            row.update(dict(zip((f"{name}_s", f"{name}_min_s", f"{name}_max_s"), median_min_max(samples))))
+        row.update(ratio("notebook_over_mnistbench", mnistbench, notebook))
+        row.update(ratio("mnistbench_over_bare", bare, mnistbench))
+        if "floor" in times:
+            row.update(floor_row, **ratio("mnistbench_over_floor", times["floor"], mnistbench))
+        row["_samples"] = {name: times[key] for name, key in (("notebook", f"notebook:{loop}"),
+                           ("mnistbench", f"{impl}:mnistbench"), ("bare", f"{impl}:bare"), ("floor", "floor"))
+                           if key in times}
         rows.append(row)
     return rows
 
 
+def ratio(name: str, base, new) -> dict:
+    """new / base as the ratio of geometric means over the rounds, with its 95 % interval (nan when a
+    side has fewer than two rounds)."""
+    comparison = stats.compare_times(base, new)
+    return {name: comparison.ratio, f"{name}_ci_low": comparison.ci_low, f"{name}_ci_high": comparison.ci_high}
+
+
+# ---------------------------------------------------------------- the MLP's floor (perf/floor.py)
+def floor_seconds(sizes, n, batch_size, device) -> float:
+    """One round's floor: the epoch's matmul FLOPs over the rate torch.mm reaches on the step's shapes now."""
+    return floor.mlp_flops_per_sample(sizes) * n / 1e9 / floor.matmul_gflops(sizes, batch_size, device)
+
+
+def floor_columns(sizes, n, floor_samples, device) -> dict:
+    """The floor's columns of a row: the median round's floor, and the machine's square-sgemm peak."""
+    gflop = floor.mlp_flops_per_sample(sizes) * n / 1e9
+    floor_s = statistics.median(floor_samples)
+    return {"epoch_gflop": gflop, "matmul_gflops": gflop / floor_s, "floor_s": floor_s,
+            "peak_gflops": floor.peak_gflops(device)}
+
+
 def speed(families, impls=None, batch_size=64, repeats=5, notebook_batches=None, device="cpu", seed=0,
           lr=0.01, hidden=(512, 128), data_root=None, on_start=None, on_row=None, on_skip=None) -> list[dict]:
-    """The speed table: one row per iterative (family, impl) of the lists. on_start() is called once the
-    options and the data have been checked, just before measuring; on_row(row) after each row;
+    """The speed table: one row per iterative (family, impl) of the lists. on_start(load) is called once
+    the options and the data have been checked, just before measuring, with the 1-minute load average
+    read before any of this function's own work (the rows' load_1m); on_row(row) after each row;
     on_skip(family, reason) for a family that has no notebook loop to compare with."""
+    load_before = env.load_average()  # before decoding the data set: its own work would raise the load
     if repeats < 1:
         raise ConfigError(f"repeats must be >= 1, got {repeats}")
     if notebook_batches is not None and notebook_batches < 0:
@@ -160,7 +211,7 @@ def speed(families, impls=None, batch_size=64, repeats=5, notebook_batches=None,
     configs = {family: validate(for_family(family, impl, batch_size=batch_size, seed=seed, lr=lr, hidden=hidden,
                                            device=str(device))) for family, impl in wanted}
     if on_start is not None:
-        on_start()
+        on_start(load_before)
     rows = []
     for family, cfg in configs.items():
         if not notebook_loops.has_loop(family):
@@ -170,7 +221,7 @@ def speed(families, impls=None, batch_size=64, repeats=5, notebook_batches=None,
         splits = data.load(cfg, device=device, arrays=arrays)
         for row in measure_family(family, [i for f, i in wanted if f == family], splits, cfg, repeats,
                                   notebook_batches, data_root, device):
-            row.update(environment_columns(device))
+            row.update(environment_columns(device), load_1m=load_before)
             rows.append(row)
             if on_row is not None:
                 on_row(row)
@@ -200,7 +251,8 @@ SPEED_TABLE = [
 
 
 def speed_table(rows) -> str:
-    """Epoch seconds as median (min-max) over the repeats, the ratios, and the MLP's floor."""
+    """Epoch seconds as median (min-max) over the rounds, the ratios with their 95 % intervals, and the
+    MLP's floor."""
     import pandas as pd
 
     frame = pd.DataFrame(rows).rename(columns=lambda c: c[: -len("_s")] if c in (

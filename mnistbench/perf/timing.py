@@ -47,10 +47,11 @@ def environment_columns(device) -> dict:
             "torch": torch.__version__, "load_1m": env.load_average()}
 
 
-def busy_warning() -> str | None:
-    """A warning when other work is running: with torch's OpenMP threads spinning against other processes
-    on a 2-core machine, small-op epochs can stall for milliseconds per op and the ratios mean nothing."""
-    load, cores = env.load_average(), os.cpu_count() or 1
+def busy_warning(load: float | None = None) -> str | None:
+    """A warning when other work is running (load: a reading taken before measuring; default: now): with
+    torch's OpenMP threads spinning against other processes on a 2-core machine, small-op epochs can
+    stall for milliseconds per op and the ratios mean nothing."""
+    load, cores = env.load_average() if load is None else load, os.cpu_count() or 1
     if load is not None and load > 0.5 * cores:
         return (f"warning: load average {load} on {cores} cores: other work is running, timings will be noisy "
                 f"(and with several threads, stalled); measure on a quiet machine, or with --threads 1")

@@ -3,18 +3,17 @@
 pytest-benchmark's own terminal table cannot show `extra_info`, where the training benchmarks keep their
 accuracies; `benchmark_frame` reads its JSON (one `--benchmark-json` file, or a folder of saved runs such
 as `.benchmarks/`) into one row per benchmark, and `benchmark_report_frame` puts timings and accuracy
-side by side. `cross_version_report_frame` puts runs from several torch versions (a tox matrix) next to
-each other. Both are rendered by report.render like every other table.
+side by side. `cross_version_frame` puts runs from several torch versions (a tox matrix) next to each
+other with `mnistbench compare`'s statistics. Both are rendered by report.render like every other table.
 """
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
-from .. import registry
+from .. import registry, stats
 from ..results import ResultError
-from . import render
+from . import pairing, render
 
 STATS = ("median", "iqr", "mean", "stddev", "min", "max", "rounds", "iterations")
 EXTRA = ("family", "impl", "device", "batch_size", "kind", "status", "test_acc", "best_val_acc", "epochs",
@@ -73,45 +72,56 @@ def benchmark_frame(source):
     return pd.DataFrame(rows)
 
 
-def version_key(version: str):
-    """Order torch versions numerically (2.9 before 2.13); the local label (+cpu, +cu130) breaks ties."""
-    release = re.match(r"\d+(\.\d+)*", str(version))
-    numbers = tuple(int(n) for n in release.group(0).split(".")) if release else ()
-    return numbers, str(version)
+def torch_versions(records) -> list[str]:
+    """The distinct torch versions of the finished runs, oldest first."""
+    found = {str((r.get("env") or {}).get("torch")) for r in records
+             if r.get("status") == "ok" and (r.get("env") or {}).get("torch")}
+    return sorted(found, key=pairing.version_key)
 
 
-def torch_versions(runs) -> list[str]:
-    """The distinct torch versions in a runs frame (results.to_frame), oldest first."""
-    if "env_torch" not in runs.columns:
-        return []
-    return sorted(runs["env_torch"].dropna().unique().tolist(), key=version_key)
+def side_summary(side: pairing.Side) -> dict:
+    """One configuration under one torch version: median steady-state epoch seconds with the 95 % interval
+    of the median, mean test accuracy with its Student-t interval, and how many runs and epochs."""
+    epochs, acc = stats.timing_summary(side.seconds), stats.mean_interval(side.accs)
+    return {"epoch_seconds_median": epochs["median"], "epoch_seconds_ci_low": epochs["ci_low"],
+            "epoch_seconds_ci_high": epochs["ci_high"], "epochs": epochs["n"], "test_acc_mean": acc["mean"],
+            "test_acc_ci_low": acc["ci_low"], "test_acc_ci_high": acc["ci_high"], "runs": side.runs}
 
 
-def cross_version_frame(runs):
-    """Rows (family, impl); columns (torch version, metric) with metric in train_s, test_acc, runs.
-
-    Cells are medians over the finished (status ok) runs of that implementation under that torch: pass
-    comparable runs (the same settings, e.g. one tox results folder), as nothing here matches configs.
-    """
+def cross_version_frame(records, threshold: float = stats.THRESHOLD):
+    """One row per configuration and torch version, oldest version first. Each row has side_summary's
+    figures and, against the oldest version that ran the same configuration, the time ratio with its
+    95 % interval and verdict: the statistics of `mnistbench compare --by torch`."""
     import pandas as pd
 
-    needed = {"family", "impl", "status", "env_torch", "train_seconds", "test_acc"}
-    missing = needed - set(runs.columns)
-    if missing:
-        raise ResultError(f"runs lack {', '.join(sorted(missing))}: not a results.to_frame() table")
-    ok = runs[(runs["status"] == "ok") & runs["env_torch"].notna()]
-    if ok.empty:
+    with_version = [r for r in records if (r.get("env") or {}).get("torch")]
+    if not any(r.get("status") == "ok" for r in with_version):
         raise ResultError("no finished runs with a recorded torch version")
-    cells = ok.groupby(["family", "impl", "env_torch"]).agg(
-        train_s=("train_seconds", "median"), test_acc=("test_acc", "median"), runs=("test_acc", "size"))
-    wide = cells.unstack("env_torch")
-    wide.columns = wide.columns.swaplevel(0, 1)
-    versions = sorted(ok["env_torch"].unique().tolist(), key=version_key)
-    wide = wide.reindex(columns=pd.MultiIndex.from_product([versions, ["train_s", "test_acc", "runs"]]))
+    _, grouped = pairing.groups(with_version, "torch")
+    keys = sorted({key for _, sides in grouped for key in sides}, key=lambda k: _rank(json.loads(k)))
+    rows = []
+    for key in keys:
+        base = None
+        for version, sides in grouped:
+            side = sides.get(key)
+            if side is None:
+                continue
+            row = {"family": side.config["family"], "impl": side.config["impl"],
+                   "configuration": pairing.setting_text(side.config), "torch": version, **side_summary(side)}
+            if base is None:
+                base, row["verdict"] = (version, side), "reference"
+            else:
+                row.update(stats.compare_times(base[1].seconds, side.seconds, threshold).as_dict("ratio"))
+                row["against"] = base[0]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _rank(config: dict):
     family_rank = {f: i for i, f in enumerate(registry.families())}
     impl_rank = {impl: i for i, impl in enumerate(registry.impl_names())}
-    order = sorted(wide.index, key=lambda k: (family_rank.get(k[0], 99), impl_rank.get(k[1], 99), k))
-    return wide.loc[order]
+    family, impl = config.get("family"), config.get("impl")
+    return family_rank.get(family, 99), impl_rank.get(impl, 99), json.dumps(config, sort_keys=True)
 
 
 # ---------------------------------------------------------------- for `mnistbench report`
@@ -153,40 +163,27 @@ def render_benchmarks(source) -> str:
     return render.to_markdown(benchmark_report_frame(frame), BENCHMARK_COLUMNS, na_text="-")
 
 
-def cross_version_report_frame(runs):
-    """cross_version_frame flattened for a report.Table: family, impl, then per torch version
-    `train_seconds (V)` and `test_acc (V)` (medians over ok runs)."""
-    import pandas as pd
-
-    wide = cross_version_frame(runs)
-    out = pd.DataFrame({"family": [f for f, _ in wide.index], "impl": [i for _, i in wide.index]})
-    for version in dict.fromkeys(v for v, _ in wide.columns):
-        out[f"train_seconds ({version})"] = wide[(version, "train_s")].to_numpy(dtype=float)
-        out[f"test_acc ({version})"] = wide[(version, "test_acc")].to_numpy(dtype=float)
-    return out
+CROSS_VERSION_COLUMNS = [
+    render.Column("configuration", fmt="text"), render.Column("torch", fmt="text"),
+    render.Column("epoch_seconds", "epoch s (95 % CI)", "seconds"),
+    render.Column("ratio", "vs oldest (95 % CI)", "ratio"), render.Column("verdict", fmt="text"),
+    render.Column("test_acc", "test acc (95 % CI)", "acc"), render.Column("runs", "n", "int"),
+]
 
 
-def cross_version_columns(frame) -> list:
-    columns = [render.Column("family"), render.Column("impl")]
-    for name in frame.columns[2:]:
-        metric, version = name.split(" ", 1)
-        columns.append(render.Column(name, f"{'train s' if metric == 'train_seconds' else 'test acc'} {version}",
-                                     "seconds" if metric == "train_seconds" else "acc"))
-    return columns
-
-
-def cross_version_table(runs) -> str:
-    """Markdown: family | impl | per torch version: median train seconds and median test accuracy."""
-    frame = cross_version_report_frame(runs)
-    return render.to_markdown(frame, cross_version_columns(frame), na_text="-")
+def cross_version_table(records) -> str:
+    """Markdown: per configuration and torch version, epoch seconds, the ratio to the oldest version with
+    its verdict, and test accuracy over n runs."""
+    return render.to_markdown(cross_version_frame(records), CROSS_VERSION_COLUMNS, na_text="-")
 
 
 def report_tables(folder, benchmarks=None) -> list:
     """Extra report.Table objects for `mnistbench report FOLDER [--benchmarks FILE_OR_DIR]`:
 
     - "benchmarks": pytest-benchmark timings joined with accuracy, when `benchmarks` is given;
-    - "cross_version": median train seconds and test accuracy per torch version, when the runs in
-      FOLDER come from more than one torch version (e.g. FOLDER = results/tox after `tox`).
+    - "cross_version": epoch seconds and test accuracy per configuration and torch version, with the
+      ratio to the oldest version and its verdict, when the runs in FOLDER come from more than one torch
+      version (e.g. FOLDER = results/tox after `tox`).
     """
     from .. import results
     from .document import Table
@@ -207,12 +204,16 @@ def report_tables(folder, benchmarks=None) -> list:
                  "benchmark, one step for a step benchmark); samples/s: training throughput from mnistbench's "
                  "own timers (training), batch size / median (step).",
         ))
-    runs = results.to_frame(results.load_runs(folder, warn=False)) if Path(folder).is_dir() else None
-    if runs is not None and len(torch_versions(runs)) > 1:
+    records = results.load_runs(folder, warn=False) if Path(folder).is_dir() else []
+    if len(torch_versions(records)) > 1:
         tables.append(Table(
-            name="cross_version", title="Across torch versions", frame=(frame := cross_version_report_frame(runs)),
-            columns=cross_version_columns(frame),
-            note="Median over finished runs of each implementation under each torch version; compare runs "
-                 "made with the same settings (one tox results folder).",
+            name="cross_version", title="Across torch versions", frame=cross_version_frame(records),
+            columns=CROSS_VERSION_COLUMNS,
+            note="Runs of the same configuration (every setting but seed and threads) under each torch "
+                 "version. Epoch s: median steady-state epoch (every epoch but the first, all seeds pooled) "
+                 "with the 95 % interval of the median. vs oldest: ratio of geometric mean epoch times to "
+                 "the oldest version that ran it, with its 95 % interval; faster / slower only when Welch's "
+                 "t-test on log times is significant and the ratio is beyond "
+                 f"{100 * stats.THRESHOLD:g} %. Test acc: mean ± 95 % interval over the n runs.",
         ))
     return tables

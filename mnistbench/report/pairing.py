@@ -1,0 +1,133 @@
+"""Run records gathered per configuration, the unit that `mnistbench compare` puts side by side.
+
+A configuration is everything in a run's config but its seed, tags and thread count: the runs of
+all seeds pool their steady-state epoch times and average their accuracies. Threads are left out
+on purpose: like the host or the torch build they say how a run ran, not what it computed, so two
+folders run with different thread counts still pair, and the row says that the threads differ.
+`--by KEY` splits one folder's records into groups by any recorded env or config key.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from .. import registry, stats
+from ..config import ConfigError, RunConfig
+
+NOT_PAIRED = ("seed", "tags", "threads")
+# what a row says differs between its two sides (env keys of a run record)
+ENV_KEYS = ("cpu_model", "device_name", "torch", "threads", "host", "python")
+
+
+@dataclass
+class Side:
+    """Every finished run of one configuration on one side of a comparison."""
+
+    config: dict
+    seconds: list = field(default_factory=list)  # steady-state epoch seconds of all its runs, pooled
+    accs: list = field(default_factory=list)  # test accuracy of each run
+    n_eval: list = field(default_factory=list)  # test images of each run
+    env: dict = field(default_factory=dict)  # env key -> the values its runs recorded
+    unstable: bool = False  # a run was flagged timing_unstable when it was recorded
+
+    @property
+    def runs(self) -> int:
+        return len(self.accs)
+
+    def add(self, record: dict) -> None:
+        history = record.get("history") or []
+        self.seconds += stats.steady_state([epoch.get("train_seconds") for epoch in history])
+        if record.get("test_acc") is not None:
+            self.accs.append(record["test_acc"])
+            self.n_eval.append((record.get("split_sizes") or {}).get("test"))
+        for key, value in (record.get("env") or {}).items():
+            if key in ENV_KEYS and value is not None:
+                self.env.setdefault(key, set()).add(str(value))
+        self.unstable = self.unstable or bool(record.get("timing_unstable"))
+
+
+def pairing_key(config: dict, also=()) -> str:
+    return json.dumps({k: v for k, v in config.items() if k not in NOT_PAIRED + tuple(also)}, sort_keys=True)
+
+
+def sides(records, also=()) -> dict[str, Side]:
+    """Configuration key -> Side, over the finished (status ok) records; `also` names more config keys
+    to leave out of the pairing (the --by key, when it is a config key)."""
+    out = {}
+    for record in records:
+        if record.get("status") != "ok":
+            continue
+        key = pairing_key(record["config"], also)
+        if key not in out:
+            out[key] = Side({k: v for k, v in record["config"].items() if k not in NOT_PAIRED + tuple(also)})
+        out[key].add(record)
+    return out
+
+
+def setting_text(config: dict) -> str:
+    """A configuration in one line: family/impl and the settings that define its work."""
+    family, impl = config.get("family"), config.get("impl")
+    parts = [f"{family}/{impl}"]  # a --by key taken out of the pairing is in the row's base / new labels
+    parts += [f"lr={config['lr']:g}"] if "lr" in config else []
+    parts += [f"batch={config['batch_size']}"] if "batch_size" in config else []
+    if family in registry.families() and registry.family(family).uses_hidden and config.get("hidden"):
+        parts.append("hidden=" + ",".join(map(str, config["hidden"])))
+    parts += [f"epochs={config['epochs']}"] if "epochs" in config else []
+    defaults = RunConfig.__dataclass_fields__
+    for key in ("dataset", "protocol", "loader", "dtype", "device", "classes", "patience"):
+        if key in config and key in defaults and config[key] != defaults[key].default:
+            value = config[key]
+            parts.append(f"{key}={','.join(map(str, value)) if isinstance(value, list) else value}")
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------- --by KEY: the groups of one folder
+def version_key(version: str):
+    """Order torch versions numerically (2.9 before 2.13); the local label (+cpu, +cu130) breaks ties."""
+    release = re.match(r"\d+(\.\d+)*", str(version))
+    numbers = tuple(int(n) for n in release.group(0).split(".")) if release else ()
+    return numbers, str(version)
+
+
+def group_order(label: str):
+    """Numbers by value (0.05 before 0.1), then versions and words (2.9.0 before 2.13.0), unset last."""
+    if label == "unset":
+        return (2, 0.0, ((), ""))
+    try:
+        return (0, float(label), ((), ""))
+    except ValueError:
+        return (1, 0.0, version_key(label))
+
+
+def resolve_key(records, key: str) -> tuple[str, str]:
+    """("env" | "config", name) for a --by key: env_X is env X; a plain key is the env's when runs record
+    it there (threads: the count a run used, not the option it was given), else the config's."""
+    env_keys = {k for r in records for k in (r.get("env") or {})}
+    config_keys = {k for r in records for k in r["config"]} - {"tags"}
+    if key.startswith("env_") and key[4:] in env_keys:
+        return "env", key[4:]
+    if key in env_keys:
+        return "env", key
+    if key in config_keys:
+        return "config", key
+    known = sorted(config_keys | {f"env_{k}" for k in env_keys})
+    raise ConfigError(f"--by {key}: no run records it; choose from {', '.join(known)}")
+
+
+def group_value(record: dict, where: str, name: str) -> str:
+    value = (record.get(where) or {}).get(name)
+    if value is None:
+        return "unset"
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def groups(records, key: str) -> tuple[str, list[tuple[str, dict[str, Side]]]]:
+    """(the key's name, [(value, its sides)] ordered with the base group first)."""
+    where, name = resolve_key(records, key)
+    split: dict[str, list] = {}
+    for record in records:
+        split.setdefault(group_value(record, where, name), []).append(record)
+    also = (name,) if where == "config" else ()
+    ordered = sorted(split, key=group_order)
+    return name, [(value, sides(split[value], also)) for value in ordered]

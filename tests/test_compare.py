@@ -1,0 +1,222 @@
+"""`mnistbench compare` on synthetic result folders and pytest-benchmark JSON with known differences:
+pairing, verdicts, what differs, --by, and the exit codes 0 (no difference), 1 (slower), 2 (user mistake)."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from mnistbench import cli, results
+from mnistbench.config import for_family
+from mnistbench.report import compare
+
+TEST_IMAGES = 10000
+
+
+def epochs(center, n=6, spread=0.01, seed=0):
+    """Epoch seconds: a slow first epoch (one-time costs, left out of the steady state), then n lognormal."""
+    rng = np.random.default_rng(seed)
+    return [center * 3] + np.exp(rng.normal(math.log(center), spread, n)).tolist()
+
+
+def write_run(folder, seconds, family="mlp", impl="manual", acc=0.97, seed=0, env=None, flags=None, **config):
+    cfg = for_family(family, impl, epochs=len(seconds), seed=seed, **config)
+    fitted = {"status": "ok", "test_acc": acc, "best_val_acc": acc, "epochs_run": len(seconds),
+              "history": [{"epoch": i + 1, "train_seconds": s} for i, s in enumerate(seconds)],
+              "train_seconds": sum(seconds), "split_sizes": {"train": 48000, "val": 12000, "test": TEST_IMAGES}}
+    record = results.make_result(cfg, fitted, "cpu")
+    record["env"].update(env or {})
+    record.update(flags or {})
+    results.save(record, folder)
+    return record
+
+
+def folder_pair(tmp_path, new_center, new_env=None, seeds=(0,)):
+    base, new = tmp_path / "base", tmp_path / "new"
+    for seed in seeds:
+        write_run(base, epochs(1.0, seed=seed), seed=seed)
+        write_run(new, epochs(new_center, seed=100 + seed), seed=seed, env=new_env)
+    return base, new
+
+
+def run_cli(*argv):
+    return cli.main(["compare", *map(str, argv)])
+
+
+def test_same_timings_are_no_detectable_difference_and_exit_0(tmp_path, capsys):
+    base, new = folder_pair(tmp_path, 1.0)
+    assert run_cli(base, new, "--out", tmp_path / "out") == 0
+    out = capsys.readouterr().out
+    assert "no detectable difference" in out and "mlp/manual" in out
+    frame = compare.compare(base, new)
+    assert len(frame) == 1
+    row = frame.iloc[0]
+    assert row["ratio_ci_low"] < 1 < row["ratio_ci_high"]
+    assert row["n_base"] == 6 and row["n_new"] == 6  # the slow first epoch is left out
+    assert row["differs"] == "nothing recorded"
+    assert (tmp_path / "out" / "compare.md").is_file() and (tmp_path / "out" / "compare.csv").is_file()
+
+
+def test_a_slower_new_side_is_slower_with_its_interval_and_exit_1(tmp_path, capsys):
+    base, new = folder_pair(tmp_path, 1.3, new_env={"threads": 1})
+    assert run_cli(base, new, "--out", tmp_path / "out") == 1
+    captured = capsys.readouterr()
+    assert "slower" in captured.out and "threads" in captured.out and "slower beyond 5 %" in captured.err
+    row = compare.compare(base, new).iloc[0]
+    assert row["verdict"] == "slower" and 1.25 < row["ratio_ci_low"] < 1.3 < row["ratio_ci_high"] < 1.35
+    assert row["differs"].startswith("threads ") and row["new_threads"] == "1"
+    assert compare.compare(new, base).iloc[0]["verdict"] == "faster"
+
+
+def test_a_difference_within_the_threshold_does_not_gate(tmp_path):
+    base, new = folder_pair(tmp_path, 1.03)  # significant with 6 + 6 epochs at 1 % spread, but below 5 %
+    row = compare.compare(base, new).iloc[0]
+    assert row["p_value"] < 0.05 and row["verdict"] == "no detectable difference"
+    assert compare.compare(base, new, threshold=0.01).iloc[0]["verdict"] == "slower"
+    assert run_cli(base, new, "--threshold", "1%", "--out", tmp_path / "out") == 1
+
+
+def test_seeds_pool_and_pairs_follow_the_configuration(tmp_path):
+    base, new = folder_pair(tmp_path, 1.0, seeds=(0, 1, 2))
+    write_run(base, epochs(0.5), lr=0.1)  # in base only: no pair
+    write_run(new, epochs(0.5), lr=0.1, batch_size=128)  # in new only: no pair
+    frame = compare.compare(base, new)
+    assert len(frame) == 1 and frame.iloc[0]["n_base"] == 18  # three seeds' steady-state epochs
+    assert "lr=0.01 batch=64" in frame.iloc[0]["configuration"]
+
+
+def test_accuracy_difference_against_its_band(tmp_path):
+    base, new = tmp_path / "base", tmp_path / "new"
+    write_run(base, epochs(1.0), acc=0.970)
+    write_run(new, epochs(1.0, seed=1), acc=0.971)  # 10 images in 10,000: within binomial noise
+    write_run(base, epochs(1.0), impl="builtin", acc=0.970)
+    write_run(new, epochs(1.0, seed=1), impl="builtin", acc=0.990)
+    frame = compare.compare(base, new).set_index("impl")
+    band = frame.loc["manual", "acc_diff_ci_high"] - frame.loc["manual", "acc_diff"]
+    assert 0.004 < band < 0.006  # 1.96 * sqrt(2 * 0.97 * 0.03 / 10000)
+    assert frame.loc["manual", "accuracy"] == "within noise" and frame.loc["builtin", "accuracy"] == "higher"
+
+
+def test_what_differs_names_machine_and_software(tmp_path):
+    base, new = folder_pair(tmp_path, 1.0, new_env={"torch": "9.9.9", "host": "elsewhere", "cpu_model": "Other CPU",
+                                                    "device_name": "Other CPU"})
+    row = compare.compare(base, new).iloc[0]
+    assert "torch " in row["differs"] and "→ 9.9.9" in row["differs"] and "host " in row["differs"]
+    assert "cpu_model " in row["differs"] and "device_name" not in row["differs"]  # the CPU, said once
+    assert row["new_torch"] == "9.9.9"
+
+
+def test_a_run_flagged_unstable_is_marked(tmp_path, capsys):
+    base, new = folder_pair(tmp_path, 1.0)
+    assert run_cli(base, new, "--out", tmp_path / "out") == 0
+    assert "timing unstable" not in capsys.readouterr().out
+    write_run(new, epochs(2.0), impl="builtin", flags={"timing_unstable": True})
+    write_run(base, epochs(1.0), impl="builtin")
+    frame = compare.compare(base, new).set_index("impl")
+    assert frame.loc["builtin", "timing_unstable"] and not frame.loc["manual", "timing_unstable"]
+    assert run_cli(base, new, "--out", tmp_path / "out") == 1
+    assert "timing unstable" in capsys.readouterr().out
+
+
+def test_by_compares_the_groups_of_one_folder(tmp_path, capsys):
+    folder = tmp_path / "runs"
+    for torch_version, center in (("2.13.0", 1.0), ("2.9.0", 1.0), ("2.15.0", 1.4)):
+        for seed in (0, 1):
+            write_run(folder, epochs(center, seed=seed + len(torch_version)), seed=seed, env={"torch": torch_version})
+    for key in ("torch", "env_torch"):
+        frame = compare.compare(folder, by=key)
+        assert list(frame["base"]) == ["torch 2.9.0", "torch 2.9.0"]  # the oldest version is the base
+        assert list(frame["new"]) == ["torch 2.13.0", "torch 2.15.0"]
+        assert list(frame["verdict"]) == ["no detectable difference", "slower"]
+    assert run_cli(folder, "--by", "torch", "--out", tmp_path / "out") == 1
+    assert "torch 2.15.0" in capsys.readouterr().out
+
+
+def test_by_a_config_key_takes_it_out_of_the_pairing(tmp_path):
+    folder = tmp_path / "runs"
+    write_run(folder, epochs(1.0), lr=0.1)
+    write_run(folder, epochs(1.0, seed=1), lr=0.05)
+    frame = compare.compare(folder, by="lr")
+    assert list(frame["base"]) == ["lr 0.05"] and list(frame["new"]) == ["lr 0.1"]  # by value, not as text
+
+
+def test_threads_pair_across_folders_and_group_by_the_count_used(tmp_path):
+    folder = tmp_path / "runs"
+    write_run(folder, epochs(1.0), env={"threads": 2})
+    write_run(folder, epochs(1.5, seed=1), threads=1, env={"threads": 1})
+    row = compare.compare(folder, by="threads").iloc[0]
+    assert (row["base"], row["new"], row["verdict"]) == ("threads 1", "threads 2", "faster")
+
+
+# ---------------------------------------------------------------- pytest-benchmark JSON
+def bench_file(path, rounds, name="test_train[mlp-manual-cpu]", raw=True, torch_version="2.15.0", acc=0.97):
+    stats = {"mean": float(np.mean(rounds)), "stddev": float(np.std(rounds, ddof=1)), "rounds": len(rounds),
+             "median": float(np.median(rounds)), "min": min(rounds), "max": max(rounds), "iterations": 1}
+    if raw:
+        stats["data"] = list(rounds)
+    bench = {"name": name, "fullname": f"bench/test_train_bench.py::{name}", "group": "train mlp", "stats": stats,
+             "extra_info": {"family": "mlp", "impl": "manual", "test_acc": acc, "test_size": TEST_IMAGES}}
+    machine = {"node": "host-a", "python_version": "3.12.3", "torch": torch_version, "torch_threads": 2,
+               "cpu": {"brand_raw": "Some CPU"}}
+    path.write_text(json.dumps({"machine_info": machine, "benchmarks": [bench], "datetime": "2026-01-01"}))
+    return path
+
+
+@pytest.mark.parametrize("raw", [True, False])
+def test_benchmark_json_with_and_without_raw_rounds(tmp_path, raw):
+    base = bench_file(tmp_path / "base.json", epochs(2.0, n=5)[1:], raw=raw)
+    same = bench_file(tmp_path / "same.json", epochs(2.0, n=5, seed=1)[1:], raw=raw, torch_version="2.16.0")
+    slow = bench_file(tmp_path / "slow.json", epochs(2.6, n=5, seed=2)[1:], raw=raw)
+    row = compare.compare(base, same).iloc[0]
+    assert row["verdict"] == "no detectable difference" and row["differs"] == "torch 2.15.0 → 2.16.0"
+    assert row["timing_from"] == ("benchmark rounds" if raw else "benchmark mean ± sd")
+    assert row["accuracy"] == "within noise"
+    assert run_cli(base, same, "--out", tmp_path / "out") == 0
+    assert run_cli(base, slow, "--out", tmp_path / "out") == 1
+    assert 1.25 < compare.compare(base, slow).iloc[0]["ratio"] < 1.35
+
+
+def test_benchmarks_pair_by_full_name(tmp_path):
+    base = bench_file(tmp_path / "base.json", [1.0, 1.01, 0.99], name="test_a")
+    new = bench_file(tmp_path / "new.json", [1.0, 1.01, 0.99], name="test_b")
+    assert run_cli(base, new, "--out", tmp_path / "out") == 2
+
+
+# ---------------------------------------------------------------- user mistakes: one line, exit 2, nothing written
+@pytest.fixture
+def sources(tmp_path):
+    base, new = folder_pair(tmp_path, 1.0)
+    other = tmp_path / "other"
+    write_run(other, epochs(1.0), family="softmax", impl="handgrad")
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text('{"not": "a benchmark"}')
+    bench = bench_file(tmp_path / "bench.json", [1.0, 1.1, 0.9])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    return {"base": base, "new": new, "other": other, "foreign": foreign, "bench": bench, "empty": empty,
+            "missing": tmp_path / "missing"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["base", "missing"], "does not exist"),
+    (["base", "empty"], "no run results"),
+    (["base", "other"], "no configuration in common"),
+    (["foreign", "bench"], "not pytest-benchmark JSON"),
+    (["base", "bench"], "not a results folder with a pytest-benchmark JSON file"),
+    (["base"], "give BASE and NEW"),
+    (["base", "new", "--by", "torch"], "one results folder"),
+    (["base", "--by", "torch"], "no second group"),
+    (["base", "--by", "colour"], "--by colour: no run records it"),
+    (["bench", "--by", "torch"], "needs a results folder"),
+    (["base", "new", "--threshold", "abc"], "cannot read"),
+    (["base", "new", "--threshold", "150%"], "threshold must be a fraction"),
+])
+def test_user_mistakes_exit_2_with_one_line_and_write_nothing(sources, tmp_path, capsys, argv, message):
+    out = tmp_path / "out"
+    argv = [str(sources.get(a, a)) for a in argv]
+    assert run_cli(*argv, "--out", out) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mnistbench") and len(err.strip().splitlines()) == 1 and message in err, err
+    assert not out.exists()
