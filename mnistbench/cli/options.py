@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import harness, registry
 from ..config import DATASETS, DEVICES, DTYPES, LOADERS, PROTOCOLS, ConfigError
+from ..executors import EXECUTORS, Executor
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -82,9 +83,20 @@ OPTIONS = {
     "warmup": _opt("--warmup", type=int, default=2, help="steps recorded then discarded (default 2)"),
     "active": _opt("--active", type=int, default=5, help="steps recorded and kept (default 5)"),
     "with_stack": _opt("--with-stack", action="store_true", help="record Python stacks (bigger, slower traces)"),
+    "executor": _opt("--executor", choices=EXECUTORS, default="local",
+                     help="where runs execute: local (this process, one after another; default) or ray "
+                          "(Ray tasks on a cluster, one line per finished run; see docs/cluster.md)"),
+    "address": _opt("--address", help="with --executor ray: a running Ray cluster, e.g. auto or "
+                                      "10.0.0.1:6379 (default: start a local Ray instance for this command)"),
+    "runs_per_node": _opt("--runs-per-node", type=int, metavar="N",
+                          help="with --executor ray: at most N runs at once on one machine (1: timings "
+                               "never share a machine; default: as many as CPUs and GPUs allow)"),
     "benchmarks": _opt("--benchmarks", type=Path, metavar="FILE_OR_DIR",
                        help="pytest-benchmark JSON (or a folder of them): timing stats joined with accuracy"),
 }
+
+# the options of the commands that can run a grid on a cluster
+EXECUTION = ["executor", "address", "runs_per_node"]
 
 # the options of every command that trains models
 TRAINING = ["family", "impl", "epochs", "lr", "batch_size", "seed", "hidden", "patience", "no_early_stop",
@@ -134,3 +146,8 @@ def configs_from(args, lists: bool, command: str):
     if args.no_early_stop:
         configs = harness.with_overrides(configs, patience=None)
     return configs
+
+
+def executor_from(args) -> Executor:
+    return Executor(getattr(args, "executor", "local"), getattr(args, "address", None),
+                    getattr(args, "runs_per_node", None)).check()
