@@ -25,7 +25,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from . import data, executors, registry, train
+from . import data, executors, registry, results, train
 from .config import ConfigError
 
 NODE_RESOURCE = "mnistbench_node"
@@ -182,17 +182,15 @@ def reservation(p: dict) -> dict:
 
 
 def collect(ray, ref, cfg, p: dict) -> dict:
-    """The record of a finished task; a task that raised or whose worker died twice becomes a failed run."""
-    from . import results
-
+    """The record of a finished task; a task that raised, or whose worker was lost twice, is a failed run."""
     try:
         record = ray.get(ref)
     except ray.exceptions.RayTaskError as exc:  # mnistbench's task code raised outside the training
         cause = getattr(exc, "cause", None) or exc
         fitted = executors.failed_run(f"{type(cause).__name__}: {cause}", str(exc))
-    except ray.exceptions.RayError as exc:  # the worker process (or its node) died, on both attempts
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        fitted = executors.failed_run(f"{type(exc).__name__}: the run's worker died twice; {reason}", "")
+    except ray.exceptions.RayError as exc:  # the worker process (or its node) was lost, on both attempts
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no reason given"
+        fitted = executors.failed_run(f"{type(exc).__name__} (after one retry): {reason}", "")
     else:
         if "user_error" in record:
             kind = data.DataError if record["user_error"] == "DataError" else ConfigError
