@@ -45,41 +45,48 @@ def plan(family=None, impl=None, *, lists: bool = False, command: str = "run", *
 
 
 def run(family=None, impl=None, *, out=None, save: bool = True, data_root=None, resume: bool = False,
-        on_run_start=None, on_epoch=None, on_run_end=None, **options) -> list[dict]:
+        executor=None, on_run_start=None, on_epoch=None, on_run_end=None, on_progress=None,
+        **options) -> list[dict]:
     """Train every (family, impl) pair at one setting; return the result records (one dict per run).
 
     out: results folder, as the CLI's --out (default: $MNISTBENCH_OUT, else mnistbench-out/); each run
     is saved to out/runs/ as it finishes. save=False: nothing is written (a quick try in a notebook).
     data_root: the folder holding MNIST/raw/ (default: $MNISTBENCH_DATA, else a download cache).
-    resume: skip points already finished in out. Hooks, called as the CLI's progress lines are:
-    on_run_start(index, total, cfg), on_epoch(epoch_record), on_run_end(index, total, cfg, record).
+    resume: skip points already finished in out. executor: "local" (default: this process, one run
+    after another), "ray", or an executors.Executor (a Ray cluster's address, runs per node).
+    Hooks, called as the CLI's progress lines are: on_run_start(index, total, cfg), on_epoch(epoch_record),
+    on_run_end(index, total, cfg, record), and with Ray on_progress(progress, cfg, record).
     A run that raises inside its model is recorded with status "failed" and the others go on.
     Example: `run("softmax", ["manual", "builtin"], epochs=2, lr=0.05)`.
     """
     configs = plan(family, impl, **options)
-    return _train(configs, out, save, data_root, resume, (on_run_start, on_epoch, on_run_end))
+    return _train(configs, out, save, data_root, resume, executor, dict(
+        on_run_start=on_run_start, on_epoch=on_epoch, on_run_end=on_run_end, on_progress=on_progress))
 
 
 def sweep(family=None, impl=None, *, out=None, save: bool = True, data_root=None, resume: bool = False,
-          on_run_start=None, on_epoch=None, on_run_end=None, **options) -> list[dict]:
+          executor=None, on_run_start=None, on_epoch=None, on_run_end=None, on_progress=None,
+          **options) -> list[dict]:
     """run() over a grid: lr, batch_size and seed may be lists, hidden a list of size tuples.
 
     Example: `sweep("mlp", lr=[0.1, 0.01], seed=[0, 1], hidden=[(512, 128), (64,)], epochs=5)`.
     """
     configs = plan(family, impl, lists=True, command="sweep", **options)
-    return _train(configs, out, save, data_root, resume, (on_run_start, on_epoch, on_run_end))
+    return _train(configs, out, save, data_root, resume, executor, dict(
+        on_run_start=on_run_start, on_epoch=on_epoch, on_run_end=on_run_end, on_progress=on_progress))
 
 
-def _train(configs, out, save, data_root, resume, hooks) -> list[dict]:
+def _train(configs, out, save, data_root, resume, executor, hooks: dict) -> list[dict]:
+    from .executors import Executor
+
     folder = (out or harness.default_out()) if save else None
-    on_run_start, on_epoch, on_run_end = hooks
-    return harness.execute(configs, folder, data_root=data_root, resume=resume, on_run_start=on_run_start,
-                           on_epoch=on_epoch, on_run_end=on_run_end)
+    executor = Executor(executor) if isinstance(executor, str) else executor
+    return harness.execute(configs, folder, data_root=data_root, resume=resume, executor=executor, **hooks)
 
 
 def run_study(seeds: int = 3, *, epochs=None, device: str = "cpu", dtype: str = "float32", threads=None,
-              data_root=None, out=None, resume: bool = False, report: bool = True, on_plan=None,
-              on_run_start=None, on_epoch=None, on_run_end=None) -> list[dict]:
+          data_root=None, out=None, resume: bool = False, report: bool = True, executor=None, on_plan=None,
+          on_run_start=None, on_epoch=None, on_run_end=None, on_progress=None) -> list[dict]:
     """The notebook's whole study (`mnistbench study`): every implementation of every family at its
     defaults plus the MLP's lr and batch-size sweeps, over seeds 0..seeds-1, saved into out; then the
     report (report=False: no report). epochs caps every run (quick tries). on_plan(configs) is called
@@ -91,7 +98,8 @@ def run_study(seeds: int = 3, *, epochs=None, device: str = "cpu", dtype: str = 
     if on_plan is not None:
         on_plan(configs)
     out = out or harness.default_out()
-    records = _train(configs, out, True, data_root, resume, (on_run_start, on_epoch, on_run_end))
+    records = _train(configs, out, True, data_root, resume, executor, dict(
+        on_run_start=on_run_start, on_epoch=on_epoch, on_run_end=on_run_end, on_progress=on_progress))
     if report:
         write_report(out)
     return records

@@ -1,7 +1,8 @@
 """Expand a grid of configurations and execute it: load data once, run each point, save each result.
 
-Every point is saved the moment it finishes (atomically), so an interrupted sweep loses only the run
-in progress, and `resume=True` skips points whose result is already on disk.
+Every point is saved the moment it finishes (atomically), so an interrupted sweep loses only the runs
+in progress, and `resume=True` skips points whose result is already on disk. Where the runs execute
+(this process, or a Ray cluster) is the executor's business (executors); saving is always done here.
 """
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ import os
 import signal
 import tempfile
 import time
-import traceback
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import data, registry, results, train
+from . import data, executors, registry, results
 from .config import ConfigError, RunConfig, check_family, for_family, validate
 
 
@@ -64,69 +64,63 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def execute(configs, out, data_root=None, resume=False, on_run_start=None, on_epoch=None, on_run_end=None):
+@dataclass(frozen=True)
+class Progress:
+    """Where a grid stands after a run finished: runs of this session done (failed ones included),
+    running, queued (not started yet), failed, and total (runs to do, points skipped by resume aside)."""
+
+    done: int
+    running: int
+    queued: int
+    failed: int
+    total: int
+
+
+def execute(configs, out, data_root=None, resume=False, on_run_start=None, on_epoch=None, on_run_end=None,
+            executor=None, on_progress=None):
     """Run every config, saving each result to out/runs/ as it finishes (out=None: nothing is written).
     Returns the result records.
 
-    KeyboardInterrupt (Ctrl-C, and SIGTERM, which is turned into one) stops at once: runs already
-    finished stay on disk, the interrupted one is not recorded.
+    executor: where runs execute (executors.LOCAL, the default: in this process, one after another).
+    Whatever the executor, results are saved here, in the order they finish. on_run_end(index, total,
+    cfg, record) follows each point (record None: skipped by resume); on_progress(progress, cfg, record)
+    follows each finished run. KeyboardInterrupt (Ctrl-C, and SIGTERM, which is turned into one) stops
+    at once: runs already finished stay on disk, runs in progress are stopped and not recorded.
     """
     out = Path(out) if out is not None else None
     if resume and out is None:
         raise ConfigError("resuming needs the results folder to resume from")
-    # every user mistake (device, data) surfaces before anything is written
-    devices = {cfg.device: train.resolve_device(cfg.device) for cfg in configs}
+    executor = (executor or executors.LOCAL).check()
+    # every user mistake (data, device, cluster) surfaces before anything is written
     arrays = {name: data.load_arrays(name, data_root) for name in dict.fromkeys(c.dataset for c in configs)}
-    if out is not None:
-        check_writable(out)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
-    try:
-        done = results.ok_config_keys(out) if resume else set()
-        records, cached = [], (None, None)
+    done = results.ok_config_keys(out) if resume else set()
+    todo = [(index, cfg) for index, cfg in enumerate(configs, 1) if results.config_key(cfg) not in done]
+    if on_run_end is not None:
         for index, cfg in enumerate(configs, 1):
             if results.config_key(cfg) in done:
+                on_run_end(index, len(configs), cfg, None)
+    records, failed = [], 0
+    with executors.session(executor, todo, len(configs), arrays, on_run_start, on_epoch) as runs:
+        if out is not None:
+            check_writable(out)
+        # installed after the executor is ready: starting Ray sets a SIGTERM handler of its own
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
+        try:
+            for finished in runs:
+                if out is not None:
+                    results.save(finished.record, out)
+                records.append(finished.record)
+                failed += finished.record["status"] == "failed"
                 if on_run_end is not None:
-                    on_run_end(index, len(configs), cfg, None)
-                continue
-            device = devices[cfg.device]
-            split_key = (cfg.dataset, cfg.family, cfg.protocol, cfg.seed, cfg.class_list, str(device))
-            if cached[0] != split_key:
-                cached = (split_key, data.load(cfg, device=device, arrays=arrays[cfg.dataset]))
-            if on_run_start is not None:
-                on_run_start(index, len(configs), cfg)
-            try:
-                fitted = train.run(cfg, cached[1], on_epoch=on_epoch)
-            except (KeyboardInterrupt, ConfigError, data.DataError):
-                raise
-            except Exception as exc:  # a crash inside one run is recorded, and the sweep goes on
-                fitted = failed_run(exc)
-            record = results.make_result(cfg, fitted, device)
-            if out is not None:
-                results.save(record, out)
-            records.append(record)
-            if on_run_end is not None:
-                on_run_end(index, len(configs), cfg, record)
-        return records
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def failed_run(exc: Exception) -> dict:
-    return {
-        "status": "failed",
-        "error": f"{type(exc).__name__}: {exc}",
-        "traceback": traceback.format_exc(limit=5),
-        "history": [],
-        "test_acc": None,
-        "test_loss": None,
-        "best_val_acc": None,
-        "best_epoch": None,
-        "epochs_run": 0,
-        "train_seconds": None,
-        "train_samples_per_s": None,
-        "fit_seconds": None,
-    }
+                    on_run_end(finished.index, len(configs), finished.cfg, finished.record)
+                if on_progress is not None:
+                    progress = Progress(len(records), finished.running,
+                                        len(todo) - len(records) - finished.running, failed, len(todo))
+                    on_progress(progress, finished.cfg, finished.record)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+    return records
 
 
 def _main_thread() -> bool:

@@ -48,8 +48,9 @@ def _clean(obj):
     return _finite_or_none(obj)
 
 
-def make_result(cfg: RunConfig, fitted: dict, device) -> dict:
-    """The flat record saved for a run (see README 'Result files' for the keys)."""
+def make_result(cfg: RunConfig, fitted: dict, device, environment: dict | None = None) -> dict:
+    """The flat record saved for a run (see README 'Result files' for the keys). environment: where the
+    run executed, when not here (default: env.environment(device) of this process)."""
     record = {
         "run_id": new_run_id(cfg),
         "config_key": config_key(cfg),
@@ -59,7 +60,7 @@ def make_result(cfg: RunConfig, fitted: dict, device) -> dict:
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     record.update({k: v for k, v in fitted.items() if k != "model"})
-    record["env"] = env.environment(device)
+    record["env"] = env.environment(device) if environment is None else environment
     return _clean(record)
 
 

@@ -150,6 +150,25 @@ def test_numbers_from_different_machines_are_not_averaged():
     assert "Test CPU" in tb.machine_line(frame) and "Other CPU" in tb.machine_line(frame)
 
 
+def test_a_mixed_cluster_is_split_by_machine_type_and_names_its_hosts():
+    cpu_a = {**ENV, "host": "node-a", "device_name": "Xeon A", "cpu_model": "Xeon A"}
+    cpu_b = {**ENV, "host": "node-b", "device_name": "Epyc B", "cpu_model": "Epyc B"}
+    cpu_a2 = {**cpu_a, "host": "node-c"}  # a second machine of type A
+    gpu = {**ENV, "device": "cuda", "device_name": "H100"}
+    records = [make_record("softmax", "builtin", seed, epoch_seconds=seconds, env=env)
+               for seed, seconds, env in ((0, 1.0, cpu_a), (1, 1.0, cpu_a2), (0, 3.0, cpu_b), (1, 3.0, cpu_b),
+                                          (0, 0.5, {**gpu, "host": "gpu-1", "cpu_model": "Xeon A"}),
+                                          (1, 0.5, {**gpu, "host": "gpu-2", "cpu_model": "Epyc B"}))]
+    frame = tb.prepare(results.to_frame(records))
+    summary = tb.summary_table(frame).set_index("machine")
+    assert summary.train_seconds_mean.to_dict() == {"Xeon A": 3.0, "Epyc B": 9.0, "H100 + Xeon A": 1.5,
+                                                    "H100 + Epyc B": 1.5}  # never averaged across types
+    assert summary.n.to_dict() == {"Xeon A": 2, "Epyc B": 2, "H100 + Xeon A": 1, "H100 + Epyc B": 1}
+    line = tb.machine_line(frame)
+    assert "Xeon A, 2 threads, torch 9.9.9 (2 runs on node-a, node-c)" in line
+    assert "Epyc B, 2 threads, torch 9.9.9 (2 runs on node-b)" in line and "H100 + Epyc B" in line
+
+
 def test_markdown_pairs_mean_and_std():
     table = pd.DataFrame({"impl": ["a", "b"], "test_acc_mean": [0.5, math.nan], "test_acc_std": [0.01, math.nan]})
     lines = render.to_markdown(table, na_text="not reached").splitlines()

@@ -8,7 +8,7 @@ from pathlib import Path
 from .. import api, harness, registry
 from ..config import RunConfig
 from . import options
-from .output import print_epoch, print_run_end, print_run_start, summary_table
+from .output import print_epoch, print_progress, print_run_end, print_run_start, print_skipped, summary_table
 
 
 def add_run(sub) -> None:
@@ -16,7 +16,7 @@ def add_run(sub) -> None:
     options.add(run, *options.TRAINING, "resume", "quiet", "profile")
     run.set_defaults(handler=cmd_run)
     sweep = sub.add_parser("sweep", help="a grid: --lr, --batch-size, --seed take comma lists, --hidden several")
-    options.add(sweep, *options.TRAINING, "resume", "quiet",
+    options.add(sweep, *options.TRAINING, "resume", "quiet", *options.EXECUTION,
                 lr={"help": "comma list of learning rates (default: the family's)"},
                 batch_size={"help": "comma list of batch sizes (default: the family's)"},
                 seed={"help": "comma list of seeds (default 0)"},
@@ -24,6 +24,7 @@ def add_run(sub) -> None:
     sweep.set_defaults(handler=cmd_sweep)
     study = sub.add_parser("study", help="the notebook's whole study (all models, MLP lr and batch sweeps, seeds)")
     options.add(study, "seeds", "epochs", "device", "dtype", "threads", "data_root", "out", "resume", "verbose",
+                *options.EXECUTION,
                 epochs={"help": "cap every run at N epochs (quick tries; not the notebook's)"})
     study.set_defaults(handler=cmd_study)
     report = sub.add_parser("report", help="tables (Markdown, CSV) and plots from a results folder's run files")
@@ -50,7 +51,7 @@ def cmd_run(args, lists=False):
         on_run_start, on_run_end = profiling_hooks(args, out, on_run_start, on_run_end)
     train = api.sweep if lists else api.run
     records = train(args.family, args.impl, out=out, data_root=args.data_root, resume=args.resume,
-                    on_run_start=on_run_start, on_epoch=None if args.quiet else print_epoch, on_run_end=on_run_end,
+                    **progress_printers(args, on_run_start, None if args.quiet else print_epoch, on_run_end),
                     **options.training_options(args))
     if records:
         print()
@@ -70,6 +71,16 @@ def exit_status(records) -> int:
     return 0
 
 
+def progress_printers(args, on_run_start, on_epoch, on_run_end) -> dict:
+    """harness.execute's executor and callbacks: in this process, a line as each run starts and ends
+    (and per epoch); on Ray, where runs finish in any order, one line per finished run with the counts."""
+    executor = options.executor_from(args)
+    if executor.name == "local":
+        return {"executor": executor, "on_run_start": on_run_start, "on_epoch": on_epoch,
+                "on_run_end": on_run_end}
+    return {"executor": executor, "on_run_end": print_skipped, "on_progress": print_progress}
+
+
 def cmd_sweep(args):
     return cmd_run(args, lists=True)
 
@@ -87,8 +98,9 @@ def cmd_study(args):
 
     records = api.run_study(args.seeds, epochs=args.epochs, device=options.single(args, "device", "study"),
                             dtype=args.dtype, threads=args.threads, data_root=args.data_root, out=out,
-                            resume=args.resume, report=False, on_plan=on_plan, on_run_start=print_run_start,
-                            on_epoch=print_epoch if args.verbose else None, on_run_end=print_run_end)
+                            resume=args.resume, report=False, on_plan=on_plan,
+                            **progress_printers(args, print_run_start, print_epoch if args.verbose else None,
+                                                print_run_end))
     print(f"\nstudy: {len(records)} run(s) trained, {len(planned) - len(records)} already done "
           f"({harness.elapsed_since(started)})")
     write_report(out)

@@ -8,6 +8,7 @@ from pathlib import Path
 from .. import registry
 from ..api import TRAINING_OPTIONS, plan
 from ..config import DATASETS, DEVICES, DTYPES, LOADERS, PROTOCOLS, ConfigError
+from ..executors import EXECUTORS, Executor
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -97,9 +98,20 @@ OPTIONS = {
                            "(default 5%%): a smaller one is no detectable difference however significant"),
     "by": _opt("--by", metavar="KEY", help="compare the groups of ONE results folder by a recorded env or config "
                                            "key (torch, threads, host, lr...), the first group as base"),
+    "executor": _opt("--executor", choices=EXECUTORS, default="local",
+                     help="where runs execute: local (this process, one after another; default) or ray "
+                          "(Ray tasks on a cluster, one line per finished run; see docs/cluster.md)"),
+    "address": _opt("--address", help="with --executor ray: a running Ray cluster, e.g. auto or "
+                                      "10.0.0.1:6379 (default: start a local Ray instance for this command)"),
+    "runs_per_node": _opt("--runs-per-node", type=int, metavar="N",
+                          help="with --executor ray: at most N runs at once on one machine (1: timings "
+                               "never share a machine; default: as many as CPUs and GPUs allow)"),
     "benchmarks": _opt("--benchmarks", type=Path, metavar="FILE_OR_DIR",
                        help="pytest-benchmark JSON (or a folder of them): timing stats joined with accuracy"),
 }
+
+# the options of the commands that can run a grid on a cluster
+EXECUTION = ["executor", "address", "runs_per_node"]
 
 # the options of every command that trains models
 TRAINING = ["family", "impl", "epochs", "lr", "batch_size", "seed", "hidden", "patience", "no_early_stop",
@@ -137,3 +149,8 @@ def training_options(args) -> dict:
 def configs_from(args, lists: bool, command: str):
     """RunConfigs for the parsed options: the grid of families x impls x the list-valued options."""
     return plan(args.family, args.impl, lists=lists, command=command, **training_options(args))
+
+
+def executor_from(args) -> Executor:
+    return Executor(getattr(args, "executor", "local"), getattr(args, "address", None),
+                    getattr(args, "runs_per_node", None)).check()

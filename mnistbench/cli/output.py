@@ -37,8 +37,25 @@ def print_run_start(index, total, cfg):
 
 def print_run_end(index, total, cfg, record):
     if record is None:
-        print(f"[{index}/{total}] {describe(cfg)}: already done, skipped (--resume)", flush=True)
+        print_skipped(index, total, cfg, record)
         return
+    print(f"[{index}/{total}] {outcome(record)}", flush=True)
+
+
+def print_skipped(index, total, cfg, record):
+    if record is None:
+        print(f"[{index}/{total}] {describe(cfg)}: already done, skipped (--resume)", flush=True)
+
+
+def print_progress(progress, cfg, record):
+    """A finished run of a grid running elsewhere (Ray): where the grid stands, the run, where it ran."""
+    p = progress
+    host = (record.get("env") or {}).get("host") or "a lost worker"
+    print(f"[{p.done}/{p.total} done, {p.running} running, {p.queued} queued, {p.failed} failed] "
+          f"{describe(cfg)}: {outcome(record)} on {host}", flush=True)
+
+
+def outcome(record) -> str:
     extra = f" at epoch {record['diverged_epoch']}" if record["status"] == "diverged" else ""
     extra += f": {record['error']}" if record["status"] == "failed" else ""
     if record.get("fit_seconds") is not None:
@@ -47,11 +64,8 @@ def print_run_end(index, total, cfg, record):
         timing = f"{fmt_value(record['train_seconds'], 'seconds')} s training"
     if record.get("timing_unstable"):
         timing += f" (timing unstable: {record['timing_unstable_reason']})"
-    print(
-        f"[{index}/{total}] {record['status']}{extra}: test acc {fmt_value(record['test_acc'], 'acc')}, "
-        f"{record['epochs_run']} epochs, {timing}",
-        flush=True,
-    )
+    return (f"{record['status']}{extra}: test acc {fmt_value(record['test_acc'], 'acc')}, "
+            f"{record['epochs_run']} epochs, {timing}")
 
 
 SUMMARY = [Column("family"), Column("impl"), Column("status"), Column("test_acc"), Column("best_val_acc"),

@@ -102,9 +102,13 @@ def context_columns(frame) -> list[str]:
 def machine_line(rows) -> str:
     if rows.empty:
         return ""
-    groups = rows.groupby(["machine", "env_threads", "env_torch"]).size()
-    parts = [f"{machine}, {threads} threads, torch {torch} ({n} runs)" for (machine, threads, torch), n
-             in groups.items()]
+    hosts = rows.env_host if "env_host" in rows else pd.Series(None, index=rows.index)
+    # runs of one machine type are pooled; when they came from several hosts (a cluster), say which
+    several = hosts.nunique() > 1
+    parts = []
+    for (machine, threads, torch), group in rows.groupby(["machine", "env_threads", "env_torch"]):
+        where = f" on {', '.join(sorted(hosts[group.index].dropna().unique()))}" if several else ""
+        parts.append(f"{machine}, {threads} threads, torch {torch} ({len(group)} runs{where})")
     return "Measured on " + "; ".join(parts) + "."
 
 
