@@ -222,11 +222,7 @@ def run_task(cfg, boxed_arrays, device_name: str, reserved: dict, shipped: list)
     import ray
 
     for item in shipped:
-        if isinstance(item, registry.Family) and item.name not in registry.families():
-            registry.register_family(item)
-        elif isinstance(item, registry.Implementation) and not registry.has(item.family, item.name):
-            registry.register(item.family, item.name, item.factory, iterative=item.iterative, twin=item.twin,
-                              description=item.description, origin=item.origin)
+        registry.adopt(item)
     ref = boxed_arrays[0]  # boxed in a list, so that Ray hands over the reference, not a copy per run
     fetch = _ARRAYS.get(cfg.dataset, (None,))[0] != ref.hex()  # first run here, or a new grid of this job
     if fetch:

@@ -119,6 +119,17 @@ def register(family: str, impl: str, factory: Callable, *, iterative: bool = Tru
     return _add(Implementation(family, impl, factory, iterative, twin, description))
 
 
+def adopt(item: Family | Implementation) -> None:
+    """Register a Family or Implementation object as it is, origin included, unless its name exists
+    (a Ray worker receives the driver's non-built-in entries this way)."""
+    _load()
+    if isinstance(item, Family):
+        if item.name not in _REGISTRY.families:
+            _add_family(item)
+    elif (item.family, item.name) not in _REGISTRY.implementations:
+        _add(item)
+
+
 def _add_family(family: Family) -> Family | None:
     family = family if family.origin else replace(family, origin=_REGISTRY.loading)
     if family.name in _REGISTRY.families:
