@@ -33,7 +33,7 @@ def main() -> int:
     acc = table.set_index("impl").test_acc
     print(f"\nmomentum - builtin_momentum (its twin): test acc {acc['momentum'] - acc['builtin_momentum']:+.4f}")
     print(f"momentum - builtin (plain SGD):         test acc {acc['momentum'] - acc['builtin']:+.4f}")
-    written = mnistbench.write_report(args.out)
+    written = mnistbench.report(args.out)
     print(f"\nreport with every run in {args.out}: {written['report']}")
     return 0
 

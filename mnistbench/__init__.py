@@ -3,12 +3,13 @@
 The Python API (docs/plugins.md), importable from here; each name is loaded on first use, so
 `import mnistbench` stays cheap:
 
-    run, sweep, run_study, load_results, write_report, compare, plan    train and read (mnistbench.api)
+    run, sweep, study, load_results, report, compare, plan              train and read (mnistbench.api)
     register, register_family, unregister, Family, DataRecipe,          bring your own implementation
     Implementation, families, implementations, PluginWarning            (mnistbench.registry)
     RunConfig, ConfigError                                              (mnistbench.config)
 
-`mnistbench.study` and `mnistbench.report` are the modules behind run_study and write_report.
+The modules behind study and report are mnistbench.notebook (the notebook's study grid) and
+mnistbench.reporting (tables, statistics, plots, comparisons).
 """
 from __future__ import annotations
 
@@ -18,13 +19,13 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _EXPORTS = {
-    **dict.fromkeys(("run", "sweep", "run_study", "load_results", "write_report", "compare", "plan"), "api"),
+    **dict.fromkeys(("run", "sweep", "study", "load_results", "report", "compare", "plan"), "api"),
     **dict.fromkeys(("register", "register_family", "unregister", "Family", "DataRecipe", "Implementation",
                      "families", "implementations", "PluginWarning"), "registry"),
     **dict.fromkeys(("RunConfig", "ConfigError"), "config"),
 }
 __all__ = [  # noqa: RUF022 (grouped as above)
-    "run", "sweep", "run_study", "load_results", "write_report", "compare", "plan",
+    "run", "sweep", "study", "load_results", "report", "compare", "plan",
     "register", "register_family", "unregister", "Family", "DataRecipe", "Implementation", "families",
     "implementations", "PluginWarning", "RunConfig", "ConfigError",
 ]

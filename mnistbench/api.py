@@ -84,24 +84,24 @@ def _train(configs, out, save, data_root, resume, executor, hooks: dict) -> list
     return harness.execute(configs, folder, data_root=data_root, resume=resume, executor=executor, **hooks)
 
 
-def run_study(seeds: int = 3, *, epochs=None, device: str = "cpu", dtype: str = "float32", threads=None,
-          data_root=None, out=None, resume: bool = False, report: bool = True, executor=None, on_plan=None,
+def study(seeds: int = 3, *, epochs=None, device: str = "cpu", dtype: str = "float32", threads=None,
+          data_root=None, out=None, resume: bool = False, write: bool = True, executor=None, on_plan=None,
           on_run_start=None, on_epoch=None, on_run_end=None, on_progress=None) -> list[dict]:
     """The notebook's whole study (`mnistbench study`): every implementation of every family at its
     defaults plus the MLP's lr and batch-size sweeps, over seeds 0..seeds-1, saved into out; then the
-    report (report=False: no report). epochs caps every run (quick tries). on_plan(configs) is called
+    report (write=False: no report). epochs caps every run (quick tries). on_plan(configs) is called
     with the grid before training. Returns the records trained now (not those skipped by resume).
     """
-    from . import study
+    from . import notebook
 
-    configs = study.study_configs(seeds=seeds, epochs=epochs, device=device, threads=threads, dtype=dtype)
+    configs = notebook.study_configs(seeds=seeds, epochs=epochs, device=device, threads=threads, dtype=dtype)
     if on_plan is not None:
         on_plan(configs)
     out = out or harness.default_out()
     records = _train(configs, out, True, data_root, resume, executor, dict(
         on_run_start=on_run_start, on_epoch=on_epoch, on_run_end=on_run_end, on_progress=on_progress))
-    if report:
-        write_report(out)
+    if write:
+        report(out)
     return records
 
 
@@ -111,14 +111,14 @@ def load_results(folder=None):
     return results.to_frame(_existing(folder))
 
 
-def write_report(folder=None, benchmarks=None) -> dict:
+def report(folder=None, benchmarks=None) -> dict:
     """Write folder/report.md, a CSV per table and folder/plots/*.png (`mnistbench report`).
 
     benchmarks: a pytest-benchmark JSON file or folder whose timings join the tables.
     Returns {"report": path, "tables": [csv paths], "plots": [png paths], "warnings": [text]}.
     """
-    from .report import build
-    from .report.benchtables import report_tables
+    from .reporting import build
+    from .reporting.benchtables import report_tables
 
     folder = _existing(folder)
     return build(folder, report_tables(folder, benchmarks=benchmarks))
@@ -126,8 +126,8 @@ def write_report(folder=None, benchmarks=None) -> dict:
 
 def compare(base, new, threshold: float = 0.05, by=None):
     """Compare two results folders (or frames): one row per matching point, with the change and a
-    verdict where it exceeds `threshold` (see mnistbench.report.compare)."""
-    from .report.compare import compare as compare_frames
+    verdict where it exceeds `threshold` (see mnistbench.reporting.compare)."""
+    from .reporting.compare import compare as compare_frames
 
     return compare_frames(base, new, threshold=threshold, by=by)
 

@@ -69,8 +69,26 @@ def test_run_sweep_load_and_report(tiny_env, tmp_path, monkeypatch):
     mnistbench.run("logistic", "manual", epochs=1)  # out left out: the CLI's default folder
     assert len(mnistbench.load_results()) == 1 and (tmp_path / "mnistbench-out" / "runs").is_dir()
 
-    written = mnistbench.write_report(out)
+    written = mnistbench.report(out)
     assert written["report"] == out / "report.md" and written["report"].is_file()
     assert out / "summary.csv" in written["tables"] and all(p.is_file() for p in written["plots"])
     with pytest.raises(ConfigError, match="does not exist"):
         mnistbench.load_results(tmp_path / "nowhere")
+
+
+def test_study_and_report_stay_functions_after_every_module_is_imported():
+    import mnistbench.cli  # noqa: F401  (imports every wing: notebook, reporting, perf)
+    import mnistbench.notebook  # noqa: F401
+    import mnistbench.reporting  # noqa: F401
+
+    for name in ("run", "sweep", "study", "load_results", "report", "compare", "register"):
+        assert callable(getattr(mnistbench, name)), name
+    assert mnistbench.study.__module__ == mnistbench.report.__module__ == "mnistbench.api"
+
+
+def test_compare_through_the_api(tiny_env, tmp_path):
+    for folder in ("a", "b"):
+        mnistbench.run("softmax", "handgrad", epochs=4, out=tmp_path / folder)
+    frame = mnistbench.compare(tmp_path / "a", tmp_path / "b")
+    assert len(frame) == 1 and frame.iloc[0]["verdict"] in ("no detectable difference", "faster", "slower")
+    assert frame.iloc[0]["ratio_ci_low"] <= frame.iloc[0]["ratio"] <= frame.iloc[0]["ratio_ci_high"]

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from mnistbench.report import benchtables, render
+from mnistbench.reporting import benchtables
 from mnistbench.results import ResultError
 
 
@@ -161,7 +161,7 @@ def test_cross_version_from_saved_records(tmp_path):
 def test_report_tables_for_a_tox_folder_render_in_the_report(tmp_path, tiny_root, bench_json):
     """What `mnistbench report FOLDER --benchmarks FILE` appends, through report.build's extra_tables:
     real runs on the tiny data set, the same run recorded as made under two torch versions."""
-    from mnistbench import harness, report, results
+    from mnistbench import harness, reporting, results
     from mnistbench.config import for_family
 
     (record,) = harness.execute([for_family("mlp", "manual", epochs=3, hidden=(16,))], tmp_path,
@@ -172,7 +172,7 @@ def test_report_tables_for_a_tox_folder_render_in_the_report(tmp_path, tiny_root
     assert [t.name for t in tables] == ["benchmarks", "cross_version"]
     newer = record["env"]["torch"]
     assert list(tables[1].frame["torch"]) == ["2.13.0", newer]
-    written = report.build(tmp_path, extra_tables=tables)
+    written = reporting.build(tmp_path, extra_tables=tables)
     text = written["report"].read_text()
     assert "## pytest-benchmark: timings and accuracy" in text and "## Across torch versions" in text
     rows = [line for line in text.splitlines() if line.startswith("| mlp/manual lr=0.01 batch=64 hidden=16 epochs=3")]

@@ -10,7 +10,7 @@ import pytest
 
 from mnistbench import cli, results
 from mnistbench.config import for_family
-from mnistbench.report import compare
+from mnistbench.reporting import compare
 
 TEST_IMAGES = 10000
 

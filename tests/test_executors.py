@@ -183,7 +183,7 @@ def test_ctrl_c_cancels_the_runs_still_out_and_keeps_the_finished_ones(cluster, 
         harness.execute(configs, tmp_path, data_root=tiny_root, executor=RAY, on_progress=interrupt)
     (saved,) = results.load_runs(tmp_path)
     assert saved["impl"] == "builtin" and saved["status"] == "ok"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a cancelled task's worker may take a while to exit on a busy machine
     while cluster.available_resources().get("CPU") != 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert cluster.available_resources().get("CPU") == 2  # the long runs were cancelled, not left running

@@ -8,7 +8,7 @@ CHECK = """
 import os, matplotlib
 matplotlib.use("svg")  # a notebook user's own choice of backend
 before_env = dict(os.environ)
-import mnistbench, mnistbench.report, mnistbench.report.plots, mnistbench.report.document
+import mnistbench, mnistbench.reporting, mnistbench.reporting.plots, mnistbench.reporting.document
 import mnistbench.perf.profiling, mnistbench.perf.speed, mnistbench.cli
 assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
 assert dict(os.environ) == before_env, set(os.environ.items()) ^ set(before_env.items())
@@ -26,7 +26,7 @@ def test_drawing_a_plot_keeps_the_users_backend(tmp_path):
     import matplotlib
     import pandas as pd
 
-    from mnistbench.report import plots
+    from mnistbench.reporting import plots
 
     previous = matplotlib.get_backend()
     matplotlib.use("svg")

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mnistbench import cli, data, models, stats, train
-from mnistbench.report import render
+from mnistbench.reporting import render
 from mnistbench.perf import floor, notebook_loops, speed, throughput, timing
 from mnistbench.config import for_family
 

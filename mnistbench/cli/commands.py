@@ -86,7 +86,7 @@ def cmd_sweep(args):
 
 
 def cmd_study(args):
-    from .. import study
+    from .. import notebook
 
     out = args.out or harness.default_out()
     started = time.perf_counter()
@@ -94,11 +94,11 @@ def cmd_study(args):
 
     def on_plan(configs):
         planned.extend(configs)
-        print(study.describe_plan(configs), flush=True)
+        print(notebook.describe_plan(configs), flush=True)
 
-    records = api.run_study(args.seeds, epochs=args.epochs, device=options.single(args, "device", "study"),
+    records = api.study(args.seeds, epochs=args.epochs, device=options.single(args, "device", "study"),
                             dtype=args.dtype, threads=args.threads, data_root=args.data_root, out=out,
-                            resume=args.resume, report=False, on_plan=on_plan,
+                            resume=args.resume, write=False, on_plan=on_plan,
                             **progress_printers(args, print_run_start, print_epoch if args.verbose else None,
                                                 print_run_end))
     print(f"\nstudy: {len(records)} run(s) trained, {len(planned) - len(records)} already done "
@@ -109,7 +109,7 @@ def cmd_study(args):
 
 
 def write_report(folder, benchmarks=None):
-    written = api.write_report(folder, benchmarks=benchmarks)
+    written = api.report(folder, benchmarks=benchmarks)
     for warning in written["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"report: {written['report']} ({len(written['tables'])} table(s), also as CSV; "
@@ -124,7 +124,7 @@ def cmd_report(args):
 
 
 def cmd_compare(args):
-    from ..report import compare, render
+    from ..reporting import compare, render
 
     frame = compare.compare(args.base, args.new, threshold=args.threshold, by=args.by)
     markdown, csv = compare.write(frame, args.out or harness.default_out(), args.threshold)
@@ -148,8 +148,8 @@ def cmd_list(args):
     """The families with their defaults and data recipe, then every implementation and where it came from."""
     import pandas as pd
 
-    from ..report import render
-    from ..report.render import Column
+    from ..reporting import render
+    from ..reporting.render import Column
 
     families = [{"family": f.name, "lr": f"{f.defaults['lr']:g}", "batch": str(f.defaults["batch_size"]),
                  "epochs": str(f.defaults["epochs"]), "patience": str(f.defaults["patience"] or "off"),

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..report import render
-from ..report.render import Column, fmt_value
+from ..reporting import render
+from ..reporting.render import Column, fmt_value
 
 
 def describe(cfg) -> str:

@@ -113,8 +113,8 @@ def top_ops_table(averages, device_type: str = "cpu", limit: int = TOP_OPS) -> s
     """A Markdown table of the `limit` operators with the most self time (device time on CUDA)."""
     import pandas as pd
 
-    from ..report import render
-    from ..report.render import Column
+    from ..reporting import render
+    from ..reporting.render import Column
 
     on_cuda = device_type == "cuda"
     key = (lambda e: e.self_device_time_total) if on_cuda else (lambda e: e.self_cpu_time_total)

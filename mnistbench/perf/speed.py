@@ -26,8 +26,8 @@ import torch
 
 from .. import data, env, models, registry, stats, train
 from ..config import ConfigError, check_family, for_family, validate
-from ..report import render
-from ..report.render import Column
+from ..reporting import render
+from ..reporting.render import Column
 from . import floor, notebook_loops
 from .timing import environment_columns, release_memory, timed
 

@@ -13,8 +13,8 @@ import torch
 
 from .. import data, models, train
 from ..config import ConfigError, for_family, validate
-from ..report import render
-from ..report.render import Column
+from ..reporting import render
+from ..reporting.render import Column
 from . import speed
 from .timing import environment_columns, timed
 

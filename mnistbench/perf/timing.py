@@ -81,7 +81,7 @@ def write_csv(rows, path: Path, columns) -> Path:
     """rows (dicts) as a CSV with `columns` in that order (missing values empty), written atomically."""
     import pandas as pd
 
-    from ..report import render
+    from ..reporting import render
 
     frame = pd.DataFrame([{k: row.get(k) for k in columns} for row in rows], columns=list(columns))
     results.atomic_write_text(Path(path), render.to_csv(frame))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import results, study
+from .. import results, notebook
 from . import columns as cols
 from . import plots, render
 from . import tables as tb
@@ -73,10 +73,10 @@ def make_tables(frame, bench=None) -> list[Table]:
               "Difference (impl − twin) paired by seed, i.e. on the same split, mean ± 95 % interval over the "
               "pairs; time ratio = impl's train s / twin's (a solver twin: its fit s), the geometric mean over "
               "the pairs with its interval.", columns=cols.twins()),
-        Table("notebook", "Notebook comparison", study.notebook_comparison(frame), machine,
+        Table("notebook", "Notebook comparison", notebook.notebook_comparison(frame), machine,
               "The notebook's printed figures (one unseeded run each) next to this study's mean ± 95 % interval. "
               "'within noise': |difference| ≤ the 95 % band of p(1−p)/n_eval for both figures plus this study's "
-              "seed variance / n. " + study.NOTEBOOK_BEST_LR, columns=cols.notebook()),
+              "seed variance / n. " + notebook.NOTEBOOK_BEST_LR, columns=cols.notebook()),
     ]
     per_class = tb.per_class_table(defaults)
     tables.append(Table("per_class", "Per-class test accuracy, each implementation against its twin", per_class,
