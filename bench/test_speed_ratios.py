@@ -21,8 +21,8 @@ from mnistbench.perf import notebook_loops, speed
 
 FAMILIES = [family for family in registry.families() if notebook_loops.has_loop(family)]
 ROUNDS = 3  # at least; short families get more (speed.MIN_FAMILY_SECONDS)
-RECORDED = ("notebook_s", "mnistbench_s", "bare_s", "floor_s", *speed.RATIOS_WITH_INTERVALS, "repeats",
-            "notebook_batches_timed", "epoch_batches")
+RECORDED = ("notebook_s", "mnistbench_s", "bare_s", "floor_backend", "floor_s", *speed.RATIOS_WITH_INTERVALS,
+            "repeats", "notebook_batches_timed", "epoch_batches")
 
 
 @pytest.mark.parametrize("family", FAMILIES)

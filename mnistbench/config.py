@@ -96,6 +96,10 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"unknown protocol {cfg.protocol!r}; choose from {', '.join(PROTOCOLS)}")
     if cfg.dtype not in DTYPES:
         raise ConfigError(f"unknown dtype {cfg.dtype!r}; choose from {', '.join(DTYPES)}")
+    supported = registry.implementation(cfg.family, cfg.impl).dtypes
+    if cfg.dtype not in supported:
+        raise ConfigError(f"{cfg.family}/{cfg.impl} cannot train in {cfg.dtype}; it supports "
+                          f"{', '.join(supported)}")
     if cfg.loader not in LOADERS:
         raise ConfigError(f"unknown loader {cfg.loader!r}; choose from {', '.join(LOADERS)}")
     _check_numbers(cfg)

@@ -77,6 +77,9 @@ class Implementation:
     factory(cfg, n_features, n_classes, generator) returns a model meeting models.contract: iterative
     models offer step(), non-iterative ones (scikit-learn) fit(). twin: the implementation of the same
     family it must agree with step for step (None for a reference such as builtin or sklearn).
+    dtypes: the compute precisions (config.DTYPES) it honours. The default is float32 only, so that a
+    plugin written before `--dtype bfloat16` existed is refused a bf16 run instead of silently training
+    in float32; the built-ins declare both.
     origin: filled in on registration, like Family.origin.
     """
 
@@ -86,6 +89,7 @@ class Implementation:
     iterative: bool = True
     twin: str | None = None
     description: str = ""
+    dtypes: tuple[str, ...] = ("float32",)
     origin: str = ""
 
 
@@ -108,15 +112,16 @@ def register_family(family: Family) -> Family | None:
 
 
 def register(family: str, impl: str, factory: Callable, *, iterative: bool = True, twin: str | None = None,
-             description: str = "") -> Implementation | None:
+             description: str = "", dtypes: tuple[str, ...] = ("float32",)) -> Implementation | None:
     """Add an implementation `impl` of `family` (a notebook, a script or a plugin's callable).
 
     factory(cfg, n_features, n_classes, generator) -> model, see mnistbench.models.contract. A
     (family, impl) pair that exists already, or an unknown family, is refused with a PluginWarning and
-    None is returned; a factory that is not callable is a TypeError.
+    None is returned; a factory that is not callable is a TypeError. dtypes: the precisions the model
+    honours (it reads cfg.dtype); float32 only unless it says more.
     """
     _load()
-    return _add(Implementation(family, impl, factory, iterative, twin, description))
+    return _add(Implementation(family, impl, factory, iterative, twin, description, tuple(dtypes)))
 
 
 def adopt(item: Family | Implementation) -> None:

@@ -65,7 +65,7 @@ def timing_summary(values) -> dict:
     low, high = median_interval(sample)
     cv = float(np.std(sample, ddof=1) / np.mean(sample)) if len(sample) > 1 and np.mean(sample) > 0 else math.nan
     return {"median": float(np.median(sample)), "iqr": float(sps.iqr(sample)), "ci_low": low, "ci_high": high,
-            "cv": cv, "n": int(len(sample))}
+            "cv": cv, "n": len(sample)}
 
 
 def mean_interval(values, confidence: float = CONFIDENCE) -> dict:

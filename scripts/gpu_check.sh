@@ -18,10 +18,6 @@ OUT="${OUT:-./gpu-out}"
 mkdir -p "$OUT" && OUT="$(cd "$OUT" && pwd)"
 exec > >(tee "$OUT/gpu_check.log") 2>&1
 VENV="${GPU_VENV:-.gpu-venv}"
-if [ -z "${MNISTBENCH_DATA:-}" ] && [ -d ../shared/data ]; then
-  MNISTBENCH_DATA="$(cd ../shared/data && pwd)"
-  export MNISTBENCH_DATA
-fi
 export MPLBACKEND=Agg
 failed=()
 
@@ -68,7 +64,7 @@ step "profile on cuda" 120 "$PY" -m mnistbench profile --device cuda --family ml
 step "benchmarks on cuda" 300 "$PY" -m pytest -q bench/ --benchmark-only -m cuda \
   --benchmark-json "$OUT/bench-cuda.json"
 step "throughput" 300 "$PY" -m mnistbench throughput --device cuda,cpu --repeats 3 --out "$OUT/gpu"
-step "benchmark table" 60 "$PY" -c "import sys; from mnistbench.benchtables import render_benchmarks; \
+step "benchmark table" 60 "$PY" -c "import sys; from mnistbench.reporting.benchtables import render_benchmarks; \
 print(render_benchmarks(sys.argv[1]))" "$OUT/bench-cuda.json"
 step "report" 120 "$PY" -m mnistbench report "$OUT/gpu"
 

@@ -21,7 +21,7 @@ def test_import_is_cheap_and_names_load_on_first_use():
     assert proc.returncode == 0, proc.stderr
     assert set(mnistbench.__all__) <= set(dir(mnistbench))
     with pytest.raises(AttributeError, match="no attribute 'nosuch'"):
-        mnistbench.nosuch  # noqa: B018
+        mnistbench.nosuch
 
 
 def test_plan_takes_the_cli_options():
@@ -77,9 +77,9 @@ def test_run_sweep_load_and_report(tiny_env, tmp_path, monkeypatch):
 
 
 def test_study_and_report_stay_functions_after_every_module_is_imported():
-    import mnistbench.cli  # noqa: F401  (imports every wing: notebook, reporting, perf)
-    import mnistbench.notebook  # noqa: F401
-    import mnistbench.reporting  # noqa: F401
+    import mnistbench.cli
+    import mnistbench.notebook
+    import mnistbench.reporting
 
     for name in ("run", "sweep", "study", "load_results", "report", "compare", "register"):
         assert callable(getattr(mnistbench, name)), name

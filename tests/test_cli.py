@@ -76,3 +76,23 @@ def test_user_mistakes_exit_2_with_one_line(tiny_root, tmp_path, args, message):
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_run_in_a_clean_clone_leaves_git_status_clean(tiny_root, tmp_path):
+    """`mnistbench run` with no --out writes where git does not look (mnistbench-out/, ignored), never into
+    the committed reference results."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.isdir(os.path.join(repo, ".git")):
+        pytest.skip("not a git checkout")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", "--depth", "1", f"file://{repo}", str(clone)], check=True,
+                   capture_output=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if k != "MNISTBENCH_OUT"}
+    proc = subprocess.run([sys.executable, "-m", "mnistbench", "run", "--family", "softmax", "--impl", "handgrad",
+                           "--epochs", "1", "--quiet", "--data-root", str(tiny_root)], capture_output=True,
+                          text=True, env={**env, "MPLBACKEND": "Agg"}, cwd=clone, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert list((clone / "mnistbench-out" / "runs").glob("*.json")), "the run was not saved"
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=clone,
+                            capture_output=True, text=True, check=True).stdout
+    assert status == "", status

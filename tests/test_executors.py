@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -122,6 +121,29 @@ def deadly_impl(cluster):
     cluster.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
+def sweep_on_cluster(cluster, tiny_root, tmp_path, seeds, epochs) -> tuple[list[str], dict]:
+    """The command and environment of a CLI sweep (logistic/handgrad) joining the shared instance."""
+    env = {**os.environ, "MNISTBENCH_DATA": str(tiny_root), "MPLBACKEND": "Agg",
+           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}  # as the cluster
+    command = [sys.executable, "-m", "mnistbench", "sweep", "--executor", "ray",
+               "--address", cluster.get_runtime_context().gcs_address, "--family", "logistic", "--impl", "handgrad",
+               "--seed", seeds, "--epochs", str(epochs), "--out", str(tmp_path)]
+    return command, env
+
+
+@needs_ray
+def test_the_cli_runs_a_sweep_on_a_running_cluster(cluster, tiny_root, tmp_path):
+    # before the tests that kill workers and cancel tasks on the shared instance: a second driver joining a
+    # cluster that is still reaping killed workers has once taken the whole instance (and pytest) down
+    command, env = sweep_on_cluster(cluster, tiny_root, tmp_path, "0,1", 1)
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count(": ok: test acc") == 2 and proc.stdout.count(f"on {socket.gethostname()}") == 2
+    assert "[2/2 done, 0 running, 0 queued, 0 failed] logistic/handgrad lr=0.01 batch=64 seed=" in proc.stdout
+    assert len(results.load_runs(tmp_path)) == 2
+    assert cluster.is_initialized() and cluster.available_resources().get("CPU") == 2  # the cluster lives on
+
+
 @needs_ray
 def test_a_killed_worker_is_retried_once_then_recorded_failed(cluster, deadly_impl, tiny_root, tmp_path):
     once, always = tmp_path / "once", tmp_path / "always"
@@ -191,39 +213,24 @@ def test_ctrl_c_cancels_the_runs_still_out_and_keeps_the_finished_ones(cluster, 
 
 
 @needs_ray
-def test_sigterm_on_the_cli_exits_130_and_keeps_finished_runs(cluster, tiny_root, tmp_path, capsys):
-    def terminate_after_the_first_result():
-        deadline = time.monotonic() + 120
-        while not list(tmp_path.glob("runs/*.json")) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGTERM)  # the handler raises in the main thread, inside cli.main
-
-    killer = threading.Thread(target=terminate_after_the_first_result)
-    killer.start()
-    code = cli.main(["sweep", "--executor", "ray", "--family", "logistic", "--impl", "handgrad", "--seed", "0,1,2",
-                     "--epochs", "400", "--data-root", str(tiny_root), "--out", str(tmp_path)])
-    killer.join()
-    captured = capsys.readouterr()
-    assert code == 130 and "interrupted; finished runs are saved" in captured.err
-    assert "[1/3 done, 1 running, 1 queued, 0 failed] logistic/handgrad" in captured.out
+def test_sigterm_on_the_cli_exits_130_and_keeps_finished_runs(cluster, tiny_root, tmp_path):
+    # the CLI in a process of its own, joined to the shared instance: a SIGTERM sent to the test process
+    # itself would also reach Ray's own handler in this driver, which may end the whole test session later
+    command, env = sweep_on_cluster(cluster, tiny_root, tmp_path, "0,1,2", 400)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 180
+    while not list(tmp_path.glob("runs/*.json")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted; finished runs are saved" in err, (proc.returncode, err)
+    assert "[1/3 done, 1 running, 1 queued, 0 failed] logistic/handgrad" in out
     (saved,) = results.load_runs(tmp_path)  # the finished run, none of the interrupted ones
     assert saved["status"] == "ok" and not list((tmp_path / "runs").glob(".*.tmp"))
-    assert signal.getsignal(signal.SIGTERM) is not harness._raise_interrupt  # handed back
-
-
-@needs_ray
-def test_the_cli_runs_a_sweep_on_a_running_cluster(cluster, tiny_root, tmp_path):
-    address = cluster.get_runtime_context().gcs_address
-    env = {**os.environ, "MNISTBENCH_DATA": str(tiny_root), "MPLBACKEND": "Agg",
-           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}  # as the cluster
-    proc = subprocess.run([sys.executable, "-m", "mnistbench", "sweep", "--executor", "ray", "--address", address,
-                           "--family", "logistic", "--impl", "handgrad", "--seed", "0,1", "--epochs", "1",
-                           "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count(": ok: test acc") == 2 and proc.stdout.count(f"on {socket.gethostname()}") == 2
-    assert "[2/2 done, 0 running, 0 queued, 0 failed] logistic/handgrad lr=0.01 batch=64 seed=" in proc.stdout
-    assert len(results.load_runs(tmp_path)) == 2
-    assert cluster.is_initialized() and cluster.available_resources().get("CPU") == 2  # the cluster lives on
+    deadline = time.monotonic() + 90  # the cancelled runs give their CPUs back
+    while cluster.available_resources().get("CPU") != 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert cluster.available_resources().get("CPU") == 2
 
 
 def test_executor_ray_without_ray_says_how_to_install_it(tiny_root, tmp_path, monkeypatch, capsys):

@@ -17,7 +17,7 @@ import pytest
 import torch
 from test_models import assert_same_trajectory
 
-from mnistbench import cli, registry, notebook
+from mnistbench import cli, notebook, registry
 from mnistbench.config import for_family
 from mnistbench.perf import throughput
 from mnistbench.registry import PluginWarning

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from mnistbench import cli, data
-from mnistbench.perf import profiling
 from mnistbench.config import for_family
+from mnistbench.perf import profiling
 
 STEPS = profiling.ProfileSteps(wait=1, warmup=1, active=2)
 

@@ -6,11 +6,11 @@ import math
 import pandas as pd
 import pytest
 
-from mnistbench import cli, results, notebook
+from mnistbench import cli, notebook, results
+from mnistbench.config import RunConfig, for_family
 from mnistbench.reporting import document as report
 from mnistbench.reporting import plots, render
 from mnistbench.reporting import tables as tb
-from mnistbench.config import RunConfig, for_family
 
 ENV = {"torch": "9.9.9", "python": "3.x", "device": "cpu", "device_name": "Test CPU", "cpu_model": "Test CPU",
        "threads": 2, "cuda": None, "dtype": "float32", "tox_env": None}

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from mnistbench import cli, data, models, stats, train
-from mnistbench.reporting import render
-from mnistbench.perf import floor, notebook_loops, speed, throughput, timing
 from mnistbench.config import for_family
+from mnistbench.perf import floor, notebook_loops, speed, throughput, timing
+from mnistbench.reporting import render
 
 TOL = 1e-5
 
@@ -130,7 +130,7 @@ def test_loop_for_maps_every_iterative_impl_to_a_notebook_loop():
     assert notebook_loops.loop_for("mlp", "builtin") == "manual"  # the notebook has no builtin MLP
 
 
-def test_mlp_flops_follow_the_issue_formula():
+def test_mlp_flops_count_forward_and_both_backward_matmuls():
     # forward 2·B·in·out per layer, backward dW the same, dX for every layer but the first
     forward = 2 * (784 * 512 + 512 * 128 + 128 * 10)
     assert floor.mlp_flops_per_sample([784, 512, 128, 10]) == forward + forward + 2 * (512 * 128 + 128 * 10)
@@ -179,6 +179,7 @@ def test_speed_rows_and_csv(tiny_env, tmp_path, quick):
                 floor.mlp_flops_per_sample([784, 8, 10]) * row["train_size"] / 1e9
             )
             assert row["floor_s"] == pytest.approx(row["epoch_gflop"] / row["matmul_gflops"])
+            assert row["floor_backend"] in {r["backend"] for r in row["_floors"] if r["exact"]}
             assert row["floor_s"] == pytest.approx(statistics.median(samples["floor"]))
             expected = stats.compare_times(samples["floor"], samples["mnistbench"])
             assert row["mnistbench_over_floor"] == pytest.approx(expected.ratio)
@@ -211,13 +212,20 @@ def test_speed_shuffles_the_order_each_round_and_records_it(tiny_env, quick, mon
     monkeypatch.setattr(notebook_loops, "epoch", spy("notebook", notebook_loops.epoch))
     monkeypatch.setattr(train, "train_epoch", spy("mnistbench", train.train_epoch))
     monkeypatch.setattr(speed, "bare_epoch", spy("bare", speed.bare_epoch))
-    monkeypatch.setattr(floor, "matmul_gflops", spy("floor", floor.matmul_gflops))
+    monkeypatch.setattr(floor, "backend_gflops", spy("floor", floor.backend_gflops))
     rows = speed.speed(["mlp"], impls=["manual"], repeats=5, notebook_batches=2, hidden=(8,))
     orders = [order.split(",") for order in rows[0]["round_orders"].split(" | ")]
-    assert len(orders) == 5 and all(sorted(o) == ["floor", "manual:bare", "manual:mnistbench", "notebook:manual"]
-                                    for o in orders)
-    timed_calls = ran[-5 * 4:]  # the rounds come after the warm-up calls
-    assert timed_calls == [name.split(":")[-1].replace("manual", "notebook") for o in orders for name in o]
+    # every backend that runs here is a unit of its own, interleaved with the loops
+    floors = sorted(f"floor:{r['backend']}" for r in rows[0]["_floors"] if r["rounds"])
+    assert "floor:mm-fp32" in floors
+    units = sorted([*floors, "manual:bare", "manual:mnistbench", "notebook:manual"])
+    assert len(orders) == 5 and all(sorted(o) == units for o in orders)
+    timed_calls = ran[-5 * len(units):]  # the rounds come after the warm-up calls
+
+    def kind(name):
+        return "floor" if name.startswith("floor:") else name.split(":")[-1].replace("manual", "notebook")
+
+    assert timed_calls == [kind(name) for o in orders for name in o]
     assert len({tuple(o) for o in orders}) > 1, "the order must change between rounds"
     again = speed.speed(["mlp"], impls=["manual"], repeats=5, notebook_batches=2, hidden=(8,))
     assert again[0]["round_orders"] == rows[0]["round_orders"] and again[0]["order_seed"] == 0

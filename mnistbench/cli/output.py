@@ -68,7 +68,7 @@ def outcome(record) -> str:
             f"{record['epochs_run']} epochs, {timing}")
 
 
-SUMMARY = [Column("family"), Column("impl"), Column("status"), Column("test_acc"), Column("best_val_acc"),
+SUMMARY = [Column("family"), Column("impl"), Column("dtype", fmt="text"), Column("status"), Column("test_acc"), Column("best_val_acc"),
            Column("epochs_run", "epochs"), Column("train_seconds", fmt="seconds"),
            Column("train_samples_per_s", "samples/s", "rate"), Column("fit_seconds", "fit s", "seconds"),
            Column("timing_unstable_reason", "timing unstable", "text")]
@@ -76,6 +76,7 @@ SUMMARY = [Column("family"), Column("impl"), Column("status"), Column("test_acc"
 
 def summary_table(records) -> str:
     frame = pd.DataFrame([{c.name: r.get(c.name) for c in SUMMARY} for r in records])
+    frame["dtype"] = [(r.get("config") or {}).get("dtype", "float32") for r in records]
     # the run's own spread: samples/s with the interval of its steady-state epochs
     for bound in ("ci_low", "ci_high"):
         frame[f"train_samples_per_s_{bound}"] = [r.get(f"train_samples_per_s_{bound}") for r in records]

@@ -20,8 +20,8 @@ def add_perf(sub) -> None:
                 batch_size={"help": "batch size (default 64)"})
     speed.set_defaults(handler=cmd_speed)
     throughput = sub.add_parser("throughput", help="training samples/s against batch size, every implementation")
-    options.add(throughput, "family", "impl", "batch_size", "samples", "device", "repeats", "hidden", "seed",
-                "threads", "data_root", "out",
+    options.add(throughput, "family", "impl", "batch_size", "samples", "device", "dtype", "repeats", "hidden",
+                "seed", "threads", "data_root", "out",
                 batch_size={"help": "comma list of batch sizes (default 16,32,...,4096)"},
                 device={"default": None, "help": "comma list of devices (default: cpu, and cuda when available)"},
                 repeats={"default": 3})
@@ -47,7 +47,7 @@ def cmd_speed(args):
     import torch
 
     from .. import env
-    from ..perf import speed, timing
+    from ..perf import floor, speed, timing
 
     timing.set_threads(args.threads)
     out = Path(args.out or harness.default_out())
@@ -75,24 +75,33 @@ def cmd_speed(args):
     print(speed.speed_table(rows))
     print("\nepoch seconds: median (min-max) of the rounds, interleaved in a shuffled order each round; "
           "ratios: geometric means over the rounds with their 95 % interval; nb/mb = notebook / mnistbench, "
-          "mb/bare = mnistbench / bare loop, mb/floor = mnistbench / matmul floor. The notebook ratios "
+          "mb/bare = mnistbench / bare loop, mb/floor = mnistbench / matmul floor of the fastest exact kernel. "
+          "The notebook ratios "
           "describe this machine (its image decoding, its DataLoader); the floor ratio is the target.")
     for row in rows:
         if row["notebook_batches_timed"] < row["epoch_batches"]:
             print(f"{row['family']}/{row['impl']}: notebook epoch scaled from its first "
                   f"{row['notebook_batches_timed']} of {row['epoch_batches']} batches")
+    floors = floor.floor_table(rows)
     for row in rows:
         if row.get("floor_s"):
             print(f"{row['family']}/{row['impl']}: floor = {row['epoch_gflop']:.3g} GFLOP / "
-                  f"{row['matmul_gflops']:.3g} GFLOP/s (torch.mm on the step's shapes; a square sgemm "
-                  f"reaches {row['peak_gflops']:.1f} GFLOP/s)")
+                  f"{row['matmul_gflops']:.3g} GFLOP/s ({row['floor_backend']}, the fastest exact float32 kernel "
+                  f"on the step's shapes; a square sgemm reaches {row['peak_gflops']:.1f} GFLOP/s)")
             break
+    if floors:
+        print(f"\nmatmul floor per backend (the MLP step's GEMMs at batch {batch_size}; epoch floor s: median "
+              "(min-max) of the rounds; max rel error: against float64, relative to the largest entry; only "
+              "exact float32 backends can be the floor, the others are another precision):")
+        print(floor.floor_text(floors))
     checks = speed.check_targets(rows)
     if checks and batch_size == 64 and device == "cpu":
         print("\ntarget (batch 64, any CPU):")
         for what, value, bound, met in checks:
             print(f"  {'met   ' if met else 'MISSED'} {what} = {value:.2f} (target {bound})")
     path = timing.write_csv(rows, out / "speed.csv", speed.SPEED_COLUMNS)
+    if floors:
+        print(f"\nsaved {timing.write_csv(floors, out / 'floor.csv', floor.FLOOR_COLUMNS)}", end="")
     print(f"\nsaved {path} ({harness.elapsed_since(started)}; load average after {env.load_average()})")
     return 0
 
@@ -114,12 +123,14 @@ def cmd_throughput(args):
     rows = throughput.throughput(
         options.families_of(args), args.impl, batch_sizes=args.batch_size, samples=args.samples,
         repeats=args.repeats, devices=devices, seed=_or(options.single(args, "seed", "throughput"), 0),
-        hidden=args.hidden or (512, 128), data_root=args.data_root, on_start=on_start,
-        on_row=lambda r: print(f"  {r['family']}/{r['impl']} {r['device']} batch {r['batch_size']}: "
+        hidden=args.hidden or (512, 128), data_root=args.data_root, on_start=on_start, dtype=args.dtype,
+        on_row=lambda r: print(f"  {r['family']}/{r['impl']} {r['dtype']} {r['device']} batch {r['batch_size']}: "
                                f"{r['train_samples_per_s']:,.0f} samples/s", flush=True),
     )
     print()
     print(throughput.throughput_table(rows))
+    print("\nmatmul GFLOP/s reached (training FLOPs per sample × samples/s; compare with `speed`'s floor table):")
+    print(throughput.throughput_table(rows, "gflops"))
     print(f"\ntraining samples/s of mnistbench's loop: median of at least {args.repeats} timings (more for "
           f"points under {throughput.MIN_POINT_SECONDS} s) of up to {args.samples} samples per point, "
           f"{rows[0]['threads'] if rows else '-'} threads")

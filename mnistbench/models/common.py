@@ -8,13 +8,35 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..config import DTYPES
+from ..registry import Implementation
 from .contract import ModeSwitches
+from .precision import Precision, autocast
+
+
+def linear_implementations(family: str, manual, handgrad, builtin, sklearn) -> list[Implementation]:
+    """The four implementations every linear family has, each described by its factory's docstring:
+    manual and handgrad (the builtin's twins), builtin, and scikit-learn's solver (no epochs, no bf16)."""
+    def entry(factory, **options):
+        return Implementation(family, factory.__name__, factory, description=factory.__doc__.strip(), **options)
+
+    return [entry(manual, twin="builtin", dtypes=DTYPES), entry(handgrad, twin="builtin", dtypes=DTYPES),
+            entry(builtin, dtypes=DTYPES), entry(sklearn, iterative=False)]
 
 
 class TensorParams(ModeSwitches):
     """Mixin for hand-written models holding their parameters in `self.params` (name -> tensor)."""
 
     params: dict
+
+    def autograd_sgd_(self, loss) -> None:
+        """The notebook's update: the loss's gradients by autograd (grad() rather than backward() leaves no
+        .grad to accumulate and zero), then p -= lr * grad in place, for every parameter."""
+        params = list(self.params.values())
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for param, grad in zip(params, grads):
+                param.sub_(grad, alpha=self.lr)
 
     def state_dict(self) -> dict:
         return {name: p.detach().clone() for name, p in self.params.items()}
@@ -33,24 +55,33 @@ class TensorParams(ModeSwitches):
 
 
 class Builtin:
-    """torch.nn module + torch loss + torch.optim.SGD: the framework's own way, one step per batch."""
+    """torch.nn module + torch loss + torch.optim.SGD: the framework's own way, one step per batch.
 
-    def __init__(self, module: nn.Module, criterion: nn.Module, lr: float, binary: bool = False):
+    precision bf16: forward and loss run under torch.autocast (bf16 products on the float32 parameters,
+    which stay the optimiser's masters); the loss itself is taken in float32, as autocast does for
+    cross-entropy, and evaluation (logits) runs under the same autocast as training."""
+
+    def __init__(self, module: nn.Module, criterion: nn.Module, lr: float, binary: bool = False,
+                 precision: Precision = Precision()):
         self.module, self.criterion, self.lr, self.binary = module, criterion, lr, binary
+        self.precision = precision
         self.optimizer = torch.optim.SGD(module.parameters(), lr=lr)
 
     def logits(self, x):
-        return self.module(x)
+        with autocast(self.precision, x.device):
+            return self.module(x)
 
     def loss(self, logits, y):
+        logits = self.precision.result(logits)  # bf16 logits (autocast's) are scored in float32
         if self.binary:  # BCEWithLogitsLoss wants float targets shaped like the logits
             return self.criterion(logits.reshape(-1), y.to(logits.dtype))
         return self.criterion(logits, y)
 
     def step(self, x, y):
         self.optimizer.zero_grad(set_to_none=True)
-        out = self.module(x)
-        loss = self.loss(out, y)
+        with autocast(self.precision, x.device):
+            out = self.module(x)
+            loss = self.loss(out, y)
         loss.backward()
         self.optimizer.step()
         return loss.detach(), out.detach()

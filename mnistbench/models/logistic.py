@@ -8,14 +8,16 @@ handgrad: the same math with the gradient written by hand (dL/dz = (p - y)/B): n
           a handful of ops per step, which is what a dispatch-bound batch of 64 rewards.
 builtin:  nn.Linear + BCEWithLogitsLoss + optim.SGD, starting from the same zero weights.
 sklearn:  LogisticRegression(solver="liblinear", max_iter=100), as in the notebook.
+--dtype bfloat16: see models.precision.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ..registry import DataRecipe, Family, Implementation
-from .common import Builtin, Sklearn, TensorParams
+from ..registry import DataRecipe, Family
+from . import precision
+from .common import Builtin, Sklearn, TensorParams, linear_implementations
 
 FAMILY = Family(
     name="logistic",
@@ -44,37 +46,33 @@ def bce(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 class ManualLogistic(TensorParams):
-    def __init__(self, n_features: int, lr: float):
-        self.lr = lr
+    def __init__(self, n_features: int, lr: float, prec: precision.Precision = precision.Precision()):
+        self.lr, self.prec = lr, prec
         self.W = torch.zeros((n_features, 1), requires_grad=True)
         self.b = torch.zeros(1, requires_grad=True)
         self.params = {"W": self.W, "b": self.b}
 
     def logits(self, x):
-        return x @ self.W + self.b
+        return self.prec.matmul(x, self.W) + self.b
 
     def loss(self, logits, y):
         return bce(1 / (1 + torch.exp(-logits)), y)
 
     def step(self, x, y):
-        z = torch.addmm(self.b, x, self.W)  # x @ W + b as one op (one autograd node instead of two)
+        z = self.prec.addmm(self.b, x, self.W)  # x @ W + b as one op (one autograd node instead of two)
         loss = self.loss(z, y)  # the notebook's own sigmoid 1/(1+e^-z) and clamped BCE, op for op
-        # autograd, as in the notebook; grad() instead of backward() leaves no .grad to accumulate and zero
-        grad_W, grad_b = torch.autograd.grad(loss, (self.W, self.b))
-        with torch.no_grad():
-            self.W.sub_(grad_W, alpha=self.lr)
-            self.b.sub_(grad_b, alpha=self.lr)
+        self.autograd_sgd_(loss)  # autograd, as in the notebook
         return loss.detach(), z.detach()
 
 
 class HandgradLogistic(ManualLogistic):
-    def __init__(self, n_features: int, lr: float):
-        super().__init__(n_features, lr)
+    def __init__(self, n_features: int, lr: float, prec: precision.Precision = precision.Precision()):
+        super().__init__(n_features, lr, prec)
         self.W.requires_grad_(False)
         self.b.requires_grad_(False)
 
     def step(self, x, y):
-        z = torch.addmm(self.b, x, self.W)
+        z = self.prec.addmm(self.b, x, self.W)
         p = torch.sigmoid(z)
         is_one = y.unsqueeze(1) == 1
         # the notebook's clamped BCE: log of p for class 1, of 1 - p for class 0
@@ -82,39 +80,34 @@ class HandgradLogistic(ManualLogistic):
         loss = -torch.log(torch.where(is_one, p_clamped, 1 - p_clamped)).mean()
         grad_z = p - is_one.to(p.dtype)  # dL/dz times B; 1/B folds into the step size below
         step_size = -self.lr / x.shape[0]
-        self.W.addmm_(x.t(), grad_z, alpha=step_size)
+        self.prec.addmm_(self.W, x.t(), grad_z, step_size)
         self.b.add_(grad_z.sum(0), alpha=step_size)
         return loss, z
 
 
 def manual(cfg, n_features, n_classes, generator):
-    return ManualLogistic(n_features, cfg.lr)
+    """the notebook's code: sigmoid 1/(1+e^-z), clamped BCE, autograd, SGD by hand"""
+    return ManualLogistic(n_features, cfg.lr, precision.of(cfg))
 
 
 def handgrad(cfg, n_features, n_classes, generator):
-    return HandgradLogistic(n_features, cfg.lr)
+    """the same loss with the gradient (p - y)/B written by hand, no autograd"""
+    return HandgradLogistic(n_features, cfg.lr, precision.of(cfg))
 
 
 def builtin(cfg, n_features, n_classes, generator):
+    """nn.Linear + BCEWithLogitsLoss + optim.SGD, from the same zero weights"""
     linear = nn.Linear(n_features, 1)
     nn.init.zeros_(linear.weight)  # the manual model's start, so the two trajectories can be compared
     nn.init.zeros_(linear.bias)
-    return Builtin(linear, nn.BCEWithLogitsLoss(), cfg.lr, binary=True)
+    return Builtin(linear, nn.BCEWithLogitsLoss(), cfg.lr, binary=True, precision=precision.of(cfg))
 
 
 def sklearn(cfg, n_features, n_classes, generator):
+    """LogisticRegression(solver='liblinear', max_iter=100)"""
     from sklearn.linear_model import LogisticRegression
 
     return Sklearn(LogisticRegression(solver="liblinear", max_iter=100, random_state=cfg.seed), binary=True)
 
 
-IMPLEMENTATIONS = [
-    Implementation("logistic", "manual", manual, twin="builtin",
-                   description="the notebook's code: sigmoid 1/(1+e^-z), clamped BCE, autograd, SGD by hand"),
-    Implementation("logistic", "handgrad", handgrad, twin="builtin",
-                   description="the same loss with the gradient (p - y)/B written by hand, no autograd"),
-    Implementation("logistic", "builtin", builtin,
-                   description="nn.Linear + BCEWithLogitsLoss + optim.SGD, from the same zero weights"),
-    Implementation("logistic", "sklearn", sklearn, iterative=False,
-                   description="LogisticRegression(solver='liblinear', max_iter=100)"),
-]
+IMPLEMENTATIONS = linear_implementations('logistic', manual, handgrad, builtin, sklearn)

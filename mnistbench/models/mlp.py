@@ -5,13 +5,18 @@ manual:  the notebook's ManualFeedForward: Kaiming-uniform (ReLU) hidden weights
          is written by hand (softmax-CE delta, ReLU masks), no autograd; SGD by hand.
 builtin: the same layers in nn.Sequential, CrossEntropyLoss, autograd and optim.SGD, initialised
          from the same generator so that both start from identical weights.
+With --dtype bfloat16 (models.precision) the manual model runs every product in bf16 on float32 master
+weights (activations are kept in bf16 for the backward products; softmax, loss and delta are float32);
+the builtin one runs under torch.autocast.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from ..config import DTYPES
 from ..registry import DataRecipe, Family, Implementation
+from . import precision
 from .common import Builtin, TensorParams
 
 MEAN, STD = 0.1307, 0.3081  # the notebook's Normalize((0.1307,), (0.3081,))
@@ -41,8 +46,8 @@ def init_linear_(weight: torch.Tensor, bias: torch.Tensor, last: bool, generator
 
 
 class ManualMLP(TensorParams):
-    def __init__(self, sizes: list[int], lr: float, generator):
-        self.lr = lr
+    def __init__(self, sizes: list[int], lr: float, generator, prec=precision.Precision()):
+        self.lr, self.prec = lr, prec
         self.params = {}
         n_layers = len(sizes) - 1
         for i in range(n_layers):
@@ -59,16 +64,19 @@ class ManualMLP(TensorParams):
         return list(zip(tensors[0::2], tensors[1::2]))
 
     def forward(self, x):
-        """Logits, plus the cached inputs of every layer for the backward pass."""
-        inputs = []
-        out = x
+        """Float32 logits, plus the cached inputs of every layer and the weights as the products used them
+        (bf16 copies in bf16; the masters themselves in float32) for the backward pass."""
+        cast = self.prec.cast
+        inputs, weights = [], []
+        out = cast(x)
         layers = self.layers
         for i, (weight, bias) in enumerate(layers):
             inputs.append(out)
-            out = torch.addmm(bias, out, weight.t())
+            weights.append(cast(weight))
+            out = torch.addmm(cast(bias), out, weights[-1].t())
             if i < len(layers) - 1:
                 out = torch.relu(out)
-        return out, inputs
+        return self.prec.result(out), inputs, weights
 
     def logits(self, x):
         return self.forward(x)[0]
@@ -79,7 +87,7 @@ class ManualMLP(TensorParams):
         return -torch.log(probs.gather(1, y.unsqueeze(1)) + 1e-9).mean()
 
     def step(self, x, y):
-        logits, inputs = self.forward(x)
+        logits, inputs, weights = self.forward(x)
         probs = torch.softmax(logits, dim=1)
         rows = y.unsqueeze(1)
         p_true = probs.gather(1, rows)
@@ -89,10 +97,11 @@ class ManualMLP(TensorParams):
         layers = self.layers
         for i in reversed(range(len(layers))):
             weight, bias = layers[i]
+            delta = self.prec.cast(delta)
             if i > 0:  # the delta for the layer below uses this layer's weights before their update
-                below = delta @ weight
+                below = delta @ weights[i]
                 below.mul_(inputs[i] > 0)  # ReLU mask: the layer input is relu(z), > 0 exactly where z > 0
-            weight.addmm_(delta.t(), inputs[i], alpha=step_size)
+            self.prec.addmm_(weight, delta.t(), inputs[i], step_size)
             bias.add_(delta.sum(0), alpha=step_size)
             if i > 0:
                 delta = below
@@ -106,7 +115,7 @@ class ManualMLP(TensorParams):
 
 
 def manual(cfg, n_features, n_classes, generator):
-    return ManualMLP(layer_sizes(cfg, n_features, n_classes), cfg.lr, generator)
+    return ManualMLP(layer_sizes(cfg, n_features, n_classes), cfg.lr, generator, precision.of(cfg))
 
 
 def builtin(cfg, n_features, n_classes, generator):
@@ -116,12 +125,12 @@ def builtin(cfg, n_features, n_classes, generator):
         linear = nn.Linear(sizes[i], sizes[i + 1])
         init_linear_(linear.weight, linear.bias, last=i == len(sizes) - 2, generator=generator)
         layers += [linear, nn.ReLU()]
-    return Builtin(nn.Sequential(*layers[:-1]), nn.CrossEntropyLoss(), cfg.lr)
+    return Builtin(nn.Sequential(*layers[:-1]), nn.CrossEntropyLoss(), cfg.lr, precision=precision.of(cfg))
 
 
 IMPLEMENTATIONS = [
-    Implementation("mlp", "manual", manual, twin="builtin",
+    Implementation("mlp", "manual", manual, twin="builtin", dtypes=DTYPES,
                    description="the notebook's ManualFeedForward: backward pass written by hand, SGD by hand"),
-    Implementation("mlp", "builtin", builtin,
+    Implementation("mlp", "builtin", builtin, dtypes=DTYPES,
                    description="the same layers in nn.Sequential, CrossEntropyLoss, autograd, optim.SGD"),
 ]

@@ -7,14 +7,16 @@ manual:   the notebook's code: softmax with the row max subtracted, cross-entrop
 handgrad: the same loss with the gradient written by hand (dL/dz = (p - onehot)/B), no autograd.
 builtin:  nn.Linear + CrossEntropyLoss + optim.SGD, starting from the same zero weights.
 sklearn:  multinomial LogisticRegression (lbfgs).
+--dtype bfloat16: see models.precision.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ..registry import DataRecipe, Family, Implementation
-from .common import Builtin, Sklearn, TensorParams
+from ..registry import DataRecipe, Family
+from . import precision
+from .common import Builtin, Sklearn, TensorParams, linear_implementations
 
 FAMILY = Family(
     name="softmax",
@@ -40,15 +42,15 @@ def cross_entropy(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return -torch.mean(torch.sum(one_hot * torch.log(p), dim=1))
 
 
-def affine_t(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def affine_t(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, prec=precision.Precision()) -> torch.Tensor:
     """x @ W + b, computed as (Wᵀ xᵀ + b)ᵀ: the same products and sums, but at batch 64 MKL runs the
     10×784 · 784×64 product several times faster than the 64×784 · 784×10 one (W is stored as Wᵀ)."""
-    return torch.addmm(b.unsqueeze(1), W.t(), x.t()).t()
+    return prec.addmm(b.unsqueeze(1), W.t(), x.t()).t()
 
 
 class ManualSoftmax(TensorParams):
-    def __init__(self, n_features: int, n_classes: int, lr: float):
-        self.lr = lr
+    def __init__(self, n_features: int, n_classes: int, lr: float, prec=precision.Precision()):
+        self.lr, self.prec = lr, prec
         # W is the notebook's (n_features, n_classes) matrix, laid out in memory as its transpose so that
         # both the forward product and the gradient product take MKL's fast path (see affine_t)
         self.W = torch.zeros((n_classes, n_features)).t().requires_grad_(True)
@@ -56,70 +58,61 @@ class ManualSoftmax(TensorParams):
         self.params = {"W": self.W, "b": self.b}
 
     def logits(self, x):
-        return x @ self.W + self.b
+        return self.prec.matmul(x, self.W) + self.b
 
     def loss(self, logits, y):
         return cross_entropy(softmax(logits), y)
 
     def step(self, x, y):
-        z = affine_t(x, self.W, self.b)
+        z = affine_t(x, self.W, self.b, self.prec)
         loss = self.loss(z, y)  # the notebook's own max-subtracted softmax and clamped one-hot CE
-        # autograd, as in the notebook; grad() instead of backward() leaves no .grad to accumulate and zero
-        grad_W, grad_b = torch.autograd.grad(loss, (self.W, self.b))
-        with torch.no_grad():
-            self.W.sub_(grad_W, alpha=self.lr)
-            self.b.sub_(grad_b, alpha=self.lr)
+        self.autograd_sgd_(loss)  # autograd, as in the notebook
         return loss.detach(), z.detach()
 
 
 class HandgradSoftmax(ManualSoftmax):
-    def __init__(self, n_features: int, n_classes: int, lr: float):
-        super().__init__(n_features, n_classes, lr)
+    def __init__(self, n_features: int, n_classes: int, lr: float, prec=precision.Precision()):
+        super().__init__(n_features, n_classes, lr, prec)
         self.W.requires_grad_(False)
         self.b.requires_grad_(False)
 
     def step(self, x, y):
-        z = affine_t(x, self.W, self.b)
+        z = affine_t(x, self.W, self.b, self.prec)
         p = torch.softmax(z, dim=1)  # the same max-subtracted softmax as above, as one kernel
         rows = y.unsqueeze(1)
         p_true = p.gather(1, rows)
         loss = -torch.log(p_true.clamp(EPS, 1 - EPS)).mean()
         grad_z = p.scatter(1, rows, p_true - 1)  # p - onehot, times B; 1/B folds into the step size
         step_size = -self.lr / x.shape[0]
-        self.W.t().addmm_(grad_z.t(), x, alpha=step_size)  # Wᵀ -= lr/B · gradᵀ x: the fast layout
+        self.prec.addmm_(self.W.t(), grad_z.t(), x, step_size)  # Wᵀ -= lr/B · gradᵀ x: the fast layout
         self.b.add_(grad_z.sum(0), alpha=step_size)
         return loss, z
 
 
 def manual(cfg, n_features, n_classes, generator):
-    return ManualSoftmax(n_features, n_classes, cfg.lr)
+    """the notebook's code: max-subtracted softmax, clamped one-hot CE, autograd"""
+    return ManualSoftmax(n_features, n_classes, cfg.lr, precision.of(cfg))
 
 
 def handgrad(cfg, n_features, n_classes, generator):
-    return HandgradSoftmax(n_features, n_classes, cfg.lr)
+    """the same loss with the gradient (p - onehot)/B written by hand"""
+    return HandgradSoftmax(n_features, n_classes, cfg.lr, precision.of(cfg))
 
 
 def builtin(cfg, n_features, n_classes, generator):
+    """nn.Linear + CrossEntropyLoss + optim.SGD, from the same zero weights"""
     linear = nn.Linear(n_features, n_classes)
     nn.init.zeros_(linear.weight)
     nn.init.zeros_(linear.bias)
-    return Builtin(linear, nn.CrossEntropyLoss(), cfg.lr)
+    return Builtin(linear, nn.CrossEntropyLoss(), cfg.lr, precision=precision.of(cfg))
 
 
 def sklearn(cfg, n_features, n_classes, generator):
+    """multinomial LogisticRegression (lbfgs, max_iter=100)"""
     from sklearn.linear_model import LogisticRegression
 
     # lbfgs fits the multinomial model (the only multi-class mode left in recent scikit-learn)
     return Sklearn(LogisticRegression(max_iter=100, random_state=cfg.seed), binary=False)
 
 
-IMPLEMENTATIONS = [
-    Implementation("softmax", "manual", manual, twin="builtin",
-                   description="the notebook's code: max-subtracted softmax, clamped one-hot CE, autograd"),
-    Implementation("softmax", "handgrad", handgrad, twin="builtin",
-                   description="the same loss with the gradient (p - onehot)/B written by hand"),
-    Implementation("softmax", "builtin", builtin,
-                   description="nn.Linear + CrossEntropyLoss + optim.SGD, from the same zero weights"),
-    Implementation("softmax", "sklearn", sklearn, iterative=False,
-                   description="multinomial LogisticRegression (lbfgs, max_iter=100)"),
-]
+IMPLEMENTATIONS = linear_implementations('softmax', manual, handgrad, builtin, sklearn)

@@ -1,17 +1,31 @@
-"""The MLP's floor: the epoch's matrix-multiply FLOPs over the rate the machine reaches on the step's own
-matmul shapes, in the same process. An epoch cannot beat its own matmuls."""
+"""The MLP's floor: the epoch's matrix-multiply FLOPs over the rate the machine's best kernel reaches on the
+step's own matmul shapes, in the same process. An epoch cannot beat its own matmuls.
+
+Every backend torch offers on the device (backends.py: MKL and oneDNN on a CPU, cuBLAS on a GPU, in float32
+and in lower precisions) is timed on the same GEMMs; the floor an epoch is held to is the fastest *exact*
+(float32) one, and the others are shown beside it.
+"""
 from __future__ import annotations
 
 import functools
 import itertools
 import math
+import statistics
 
 import torch
 
+from ..reporting import render
+from ..reporting.render import Column
+from . import backends
 from .timing import timed
 
 MATMUL_SECONDS = 0.2  # each floor measurement multiplies for at least this long
 PEAK_SIZE = 1024  # the square sgemm of the peak rate
+FLOOR_COLUMNS = ["backend", "kernel", "precision", "exact", "gflops", "floor_s", "floor_min_s", "floor_max_s",
+                 "max_rel_error", "rounds", "batch_size", "note"]
+
+# the layer sizes behind each built-in family's training FLOPs: a binary family has one logit
+FLOP_FAMILIES = ("logistic", "softmax", "mlp")
 
 
 def mlp_flops_per_sample(sizes) -> int:
@@ -22,32 +36,56 @@ def mlp_flops_per_sample(sizes) -> int:
     return 2 * forward + sum(2 * i * o for i, o in layers[1:])
 
 
-def matmul_gflops(sizes, batch_size, device, min_seconds=None) -> float:
-    """GFLOP/s of torch.mm on the MLP step's own matmuls (same shapes, same transposes), out= buffers."""
+def training_flops_per_sample(family: str, n_features: int, n_classes: int, hidden=()) -> float:
+    """Matmul FLOPs of one training sample of a built-in family: the MLP's as above; a linear model's
+    forward 2·in·out plus its dW 2·in·out (out = 1 logit for the binary logistic model). nan for a
+    family whose architecture mnistbench does not know (a plugin's)."""
+    if family not in FLOP_FAMILIES:
+        return math.nan
+    if family == "mlp":
+        return mlp_flops_per_sample([n_features, *hidden, n_classes])
+    return mlp_flops_per_sample([n_features, 1 if family == "logistic" else n_classes])
+
+
+def step_gemms(sizes, batch_size, device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(left, right) of every product of one MLP step, in the step's layouts: forward a·Wᵀ (W stored
+    (out, in), as nn.Linear keeps it), dW = δᵀ·a and, above the first layer, dX = δ·W."""
     gen = torch.Generator().manual_seed(0)
-    work = []
+    gemms = []
     for index, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         a = torch.randn(batch_size, n_in, generator=gen).to(device)
         weight = torch.randn(n_out, n_in, generator=gen).to(device)
         delta = torch.randn(batch_size, n_out, generator=gen).to(device)
-        work.append((a, weight.t(), torch.empty(batch_size, n_out, device=device)))  # forward
-        work.append((delta.t(), a, torch.empty(n_out, n_in, device=device)))  # dW
-        if index > 0:
-            work.append((delta, weight, torch.empty(batch_size, n_in, device=device)))  # dX
+        gemms += [(a, weight.t()), (delta.t(), a)] + ([(delta, weight)] if index > 0 else [])
+    return gemms
 
-    def step_matmuls(times):
-        for _ in range(times):
-            for left, right, out in work:
-                torch.mm(left, right, out=out)
 
+def prepare_all(sizes, batch_size, device) -> list[backends.Prepared]:
+    """Every backend of the device set up on the step's GEMMs (skipped ones carry their reason)."""
+    gemms = step_gemms(sizes, batch_size, device)
+    return [backends.prepare(backend, gemms) for backend in backends.available(device)]
+
+
+def backend_gflops(prepared: backends.Prepared, sizes, batch_size, device, min_seconds=None) -> float:
+    """GFLOP/s of one backend on the step's GEMMs, calling it until at least min_seconds have passed."""
     min_seconds = MATMUL_SECONDS if min_seconds is None else min_seconds
-    step_matmuls(3)  # warm-up
+
+    def steps_of(times):
+        for _ in range(times):
+            prepared.run()
+
     steps = 1
     while True:
-        seconds = timed(device, step_matmuls, steps)
+        seconds = timed(device, steps_of, steps)
         if seconds >= min_seconds:
             return mlp_flops_per_sample(sizes) * batch_size * steps / seconds / 1e9
         steps = max(2 * steps, math.ceil(steps * 1.2 * min_seconds / max(seconds, 1e-6)))
+
+
+def matmul_gflops(sizes, batch_size, device, min_seconds=None) -> float:
+    """GFLOP/s of torch.mm in float32 (the first backend of a device) on the MLP step's matmuls."""
+    first = backends.prepare(backends.available(device)[0], step_gemms(sizes, batch_size, device))
+    return backend_gflops(first, sizes, batch_size, device, min_seconds)
 
 
 def peak_gflops(device, size=None, min_seconds=None) -> float:
@@ -64,3 +102,63 @@ def peak_gflops(device, size=None, min_seconds=None) -> float:
     return 2 * size**3 * calls / seconds / 1e9
 
 
+# ---------------------------------------------------------------- the floor table
+def floor_rows(prepared, samples: dict, epoch_gflop: float, batch_size: int) -> list[dict]:
+    """One row per backend: its epoch floor (median, min, max over the rounds' samples) and the rate
+    behind the median; a skipped backend keeps its row, with its reason and no numbers."""
+    rows = []
+    for item in prepared:
+        mine = samples.get(item.backend.name) or []
+        floor_s = statistics.median(mine) if mine else math.nan
+        rows.append({"backend": item.backend.name, "kernel": item.backend.kernel,
+                     "precision": item.backend.precision, "exact": item.exact,
+                     "gflops": epoch_gflop / floor_s if mine else math.nan, "floor_s": floor_s,
+                     "floor_min_s": min(mine) if mine else math.nan, "floor_max_s": max(mine) if mine else math.nan,
+                     "max_rel_error": item.max_rel_error, "rounds": len(mine), "batch_size": batch_size,
+                     "note": item.note})
+    return rows
+
+
+def best_exact(rows) -> dict | None:
+    """The fastest exact (float32) backend by median floor; None when no exact backend ran."""
+    exact = [r for r in rows if r["exact"] and r["rounds"] and math.isfinite(r["floor_s"])]
+    return min(exact, key=lambda r: r["floor_s"]) if exact else None
+
+
+# ---------------------------------------------------------------- the floor as a unit of `speed`'s rounds
+def epoch_gflop(sizes, n: int) -> float:
+    return mlp_flops_per_sample(sizes) * n / 1e9
+
+
+def epoch_seconds(prepared: backends.Prepared, sizes, n, batch_size, device) -> float:
+    """One round's floor of one backend: the epoch's matmul FLOPs over the rate it reaches now."""
+    return epoch_gflop(sizes, n) / backend_gflops(prepared, sizes, batch_size, device)
+
+
+def speed_columns(best: dict, sizes, n, device) -> dict:
+    """The floor's columns of a speed row: the fastest exact backend, its median floor and rate, and the
+    machine's square-sgemm peak."""
+    return {"epoch_gflop": epoch_gflop(sizes, n), "floor_backend": best["backend"], "matmul_gflops": best["gflops"],
+            "floor_s": best["floor_s"], "peak_gflops": peak_gflops(device)}
+
+
+def floor_table(rows) -> list[dict]:
+    """The floor table of a speed run: the per-backend rows the MLP's speed rows carry (one set per run)."""
+    return next((row["_floors"] for row in rows if row.get("_floors")), [])
+
+
+FLOOR_TABLE = [
+    Column("backend", fmt="text"), Column("kernel", fmt="text"), Column("precision", fmt="text"),
+    Column("exact", fmt="text"), Column("gflops", "GFLOP/s", "gflops"), Column("floor", "epoch floor s", "seconds"),
+    Column("max_rel_error", "max rel error", "number"), Column("note", fmt="text"),
+]
+
+
+def floor_text(rows) -> str:
+    """The floor table for a terminal: each backend's epoch floor as median (min-max) over the rounds."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows).rename(columns={"floor_s": "floor", "floor_min_s": "floor_min",
+                                               "floor_max_s": "floor_max"})
+    frame["exact"] = frame["exact"].map({True: "yes", False: "no"})
+    return render.to_text(frame, FLOOR_TABLE)

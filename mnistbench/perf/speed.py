@@ -8,10 +8,12 @@ the three (and the MLP's floor) are interleaved round by round, in an order shuf
 change in machine load hits them alike, and each is quoted as the median (and min/max) of its rounds.
 Each ratio is the ratio of geometric means over the rounds with its 95 % interval (stats.compare_times).
 The notebook's loop is timed over whole epochs unless --notebook-batches asks for a scaled prefix.
-For the MLP the floor is the epoch's matrix-multiply FLOPs over the rate torch.mm reaches, in the same
-process, on the very shapes and layouts of the MLP's step (forward x·Wᵀ, dW = δᵀ·a, dX = δ·W at this
-batch size): an epoch cannot beat its own matmuls. A large square sgemm's rate is reported beside it
-as the machine's peak (no batch-64 matmul gets there).
+For the MLP the floor is the epoch's matrix-multiply FLOPs over the rate the fastest exact (float32)
+kernel of the device reaches, in the same process, on the very shapes and layouts of the MLP's step
+(forward x·Wᵀ, dW = δᵀ·a, dX = δ·W at this batch size): an epoch cannot beat its own matmuls. Every
+backend (floor.py, backends.py: MKL and oneDNN, cuBLAS with and without TF32, bf16...) is measured and
+listed in the floor table; the ratio is taken against the fastest exact one, which the row names. A large
+square sgemm's rate is reported beside it as the machine's peak (no batch-64 matmul gets there).
 
 Families without a notebook loop (a plugin's) are skipped with a note, not an error.
 """
@@ -40,12 +42,14 @@ SPEED_COLUMNS = [
     "family", "impl", "notebook_loop", "device", "device_name", "batch_size", "threads", "torch", "repeats",
     "train_size", "epoch_batches", "notebook_batches_timed",
     "notebook_s", "notebook_min_s", "notebook_max_s", "mnistbench_s", "mnistbench_min_s", "mnistbench_max_s",
-    "bare_s", "bare_min_s", "bare_max_s", *RATIOS_WITH_INTERVALS, "epoch_gflop", "matmul_gflops", "floor_s",
+    "bare_s", "bare_min_s", "bare_max_s", *RATIOS_WITH_INTERVALS, "epoch_gflop", "floor_backend", "matmul_gflops",
+    "floor_s",
     "peak_gflops", "load_1m", "order_seed", "round_orders",
 ]
 
 # This is the notebook's speed study, so it names the notebook's MLP: its epoch is also measured against
-# its matmul floor, and the one portable target is on it. A family without a notebook loop is skipped.
+# its matmul floor, and the one portable target is on it (against the fastest exact float32 kernel, whatever
+# the machine's is). A family without a notebook loop is skipped.
 FLOOR_FAMILY = "mlp"
 
 # The portable target, for batch 64 on any CPU: (family, impl, column, "min" | "max", bound). The notebook
@@ -135,8 +139,14 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
                                                         gens["mnistbench"], "tensor", buffers["mnistbench"])
         units[f"{impl}:bare"] = functools.partial(timed, device, bare_epoch, bare_model, x, y, batch_size,
                                                   gens["bare"], buffers["bare"])
-    if family == FLOOR_FAMILY:
-        units["floor"] = functools.partial(floor_seconds, sizes, n, batch_size, device)
+    # each backend is a unit of its own, interleaved with the epochs like the loops: load drift hits every
+    # kernel alike, and the best is picked by its median after the rounds. Taking the best backend inside
+    # each round instead would hand the floor the minimum of several noisy timings, biased low.
+    floors = floor.prepare_all(sizes, batch_size, device) if family == FLOOR_FAMILY else []
+    for item in floors:
+        if item.run is not None:
+            units[f"floor:{item.backend.name}"] = functools.partial(floor.epoch_seconds, item, sizes, n, batch_size,
+                                                                    device)
     shuffler, orders = random.Random(cfg_base.seed), []
 
     def one_round():
@@ -151,7 +161,12 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
     rounds = max(repeats, min(MAX_REPEAT_FACTOR * repeats, math.ceil(MIN_FAMILY_SECONDS / round_seconds)))
     for _ in range(rounds - 1):
         one_round()
-    floor_row = floor_columns(sizes, n, times["floor"], device) if "floor" in times else {}
+    floor_table = floor.floor_rows(floors, {name[len("floor:"):]: samples for name, samples in times.items()
+                                            if name.startswith("floor:")}, floor.epoch_gflop(sizes, n), batch_size)
+    best = floor.best_exact(floor_table)
+    if best is not None:
+        times["floor"] = times[f"floor:{best['backend']}"]
+        floor_row = floor.speed_columns(best, sizes, n, device)
     shared = {"batch_size": batch_size, "repeats": rounds, "train_size": n, "epoch_batches": epoch_batches,
               "notebook_batches_timed": cap, "order_seed": cfg_base.seed,
               "round_orders": " | ".join(",".join(order) for order in orders)}
@@ -164,8 +179,10 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
             row.update(dict(zip((f"{name}_s", f"{name}_min_s", f"{name}_max_s"), median_min_max(samples))))
         row.update(ratio("notebook_over_mnistbench", mnistbench, notebook))
         row.update(ratio("mnistbench_over_bare", bare, mnistbench))
-        if "floor" in times:
+        if best is not None:
             row.update(floor_row, **ratio("mnistbench_over_floor", times["floor"], mnistbench))
+        if floors:
+            row["_floors"] = floor_table
         row["_samples"] = {name: times[key] for name, key in (("notebook", f"notebook:{loop}"),
                            ("mnistbench", f"{impl}:mnistbench"), ("bare", f"{impl}:bare"), ("floor", "floor"))
                            if key in times}
@@ -178,20 +195,6 @@ def ratio(name: str, base, new) -> dict:
     side has fewer than two rounds)."""
     comparison = stats.compare_times(base, new)
     return {name: comparison.ratio, f"{name}_ci_low": comparison.ci_low, f"{name}_ci_high": comparison.ci_high}
-
-
-# ---------------------------------------------------------------- the MLP's floor (perf/floor.py)
-def floor_seconds(sizes, n, batch_size, device) -> float:
-    """One round's floor: the epoch's matmul FLOPs over the rate torch.mm reaches on the step's shapes now."""
-    return floor.mlp_flops_per_sample(sizes) * n / 1e9 / floor.matmul_gflops(sizes, batch_size, device)
-
-
-def floor_columns(sizes, n, floor_samples, device) -> dict:
-    """The floor's columns of a row: the median round's floor, and the machine's square-sgemm peak."""
-    gflop = floor.mlp_flops_per_sample(sizes) * n / 1e9
-    floor_s = statistics.median(floor_samples)
-    return {"epoch_gflop": gflop, "matmul_gflops": gflop / floor_s, "floor_s": floor_s,
-            "peak_gflops": floor.peak_gflops(device)}
 
 
 def speed(families, impls=None, batch_size=64, repeats=5, notebook_batches=None, device="cpu", seed=0,
@@ -245,7 +248,8 @@ SPEED_TABLE = [
     Column("family"), Column("impl"), Column("notebook_loop", "notebook loop"),
     Column("notebook", "notebook s", "seconds"), Column("mnistbench", "mnistbench s", "seconds"),
     Column("bare", "bare s", "seconds"), Column("notebook_over_mnistbench", "nb/mb", "ratio"),
-    Column("mnistbench_over_bare", "mb/bare", "ratio"), Column("floor_s", "floor s", "seconds"),
+    Column("mnistbench_over_bare", "mb/bare", "ratio"), Column("floor_backend", "floor kernel", "text"),
+    Column("floor_s", "floor s", "seconds"),
     Column("mnistbench_over_floor", "mb/floor", "ratio"),
 ]
 

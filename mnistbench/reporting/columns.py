@@ -45,6 +45,17 @@ def notebook() -> list[Column]:
             Column("why", fmt="text")]
 
 
+def dtypes() -> list[Column]:
+    return [*keys("family", "impl", "lr", "batch_size"),
+            Column("acc_float32", "fp32 test acc", "acc"), Column("n_float32", "n fp32", "int"),
+            Column("acc_bfloat16", "bf16 test acc", "acc"), Column("n_bfloat16", "n bf16", "int"),
+            Column("acc_difference", "bf16 − fp32", "diff"), Column("noise_band", "noise band (95 %)", "acc"),
+            Column("accuracy_verdict", "accuracy", "text"),
+            Column("epoch_float32", "fp32 steady epoch s", "seconds"),
+            Column("epoch_bfloat16", "bf16 steady epoch s", "seconds"),
+            Column("bf16_speedup", "bf16 speed-up", "ratio"), Column("speed_verdict", "speed", "text"), TIMING]
+
+
 def per_class(frame) -> list[Column]:
     """One column per implementation's accuracy and per twin difference, as the frame has them."""
     figures = []

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import results, notebook
+from .. import notebook, results
 from . import columns as cols
-from . import plots, render
+from . import dtypes, plots, render
 from . import tables as tb
 
 THROUGHPUT_CSV = "throughput.csv"  # written by `mnistbench throughput` (family, impl, device, batch_size, ...)
@@ -73,6 +73,15 @@ def make_tables(frame, bench=None) -> list[Table]:
               "Difference (impl − twin) paired by seed, i.e. on the same split, mean ± 95 % interval over the "
               "pairs; time ratio = impl's train s / twin's (a solver twin: its fit s), the geometric mean over "
               "the pairs with its interval.", columns=cols.twins()),
+        Table("dtypes", "Accuracy against speed: float32 and bf16", dtypes.dtype_table(frame), machine,
+              "Each configuration run in both precisions: test accuracy (mean ± 95 % interval over seeds, n runs) "
+              "and steady-state epoch seconds (mean ± interval over the pooled epochs, first epochs left out). "
+              "bf16 speed-up = fp32 seconds / bf16 seconds, the ratio of geometric means with its Welch 95 % "
+              "interval (> 1: bf16 trains faster). bf16 − fp32 is the difference of mean test accuracies; "
+              "within noise when it is inside the 95 % band of both figures' binomial and seed noise. bf16 runs "
+              "compute their products in bf16 (autocast for builtin models, bf16 GEMMs on float32 master "
+              "weights for hand-written ones), losses in float32, and are evaluated the same way.",
+              columns=cols.dtypes()),
         Table("notebook", "Notebook comparison", notebook.notebook_comparison(frame), machine,
               "The notebook's printed figures (one unseeded run each) next to this study's mean ± 95 % interval. "
               "'within noise': |difference| ≤ the 95 % band of p(1−p)/n_eval for both figures plus this study's "
@@ -108,7 +117,9 @@ def make_tables(frame, bench=None) -> list[Table]:
 
 
 def make_plots(frame, bench, plot_dir: Path) -> list[tuple[str, Path]]:
-    """(title, path) of every picture the data allows."""
+    """(title, path) of every picture the data allows; bf16 runs are drawn apart from float32 ones."""
+    frame = tb.label_dtype(frame)
+    bench = tb.label_dtype(bench) if bench is not None else None
     defaults = tb.at_defaults(frame)
     ok = defaults[defaults.status == "ok"]
     jobs = []

@@ -16,7 +16,7 @@ import pandas as pd
 from .. import registry
 from .spread import aggregate, interval_columns, ratio_columns, timing_note
 
-CONTEXT = ("dataset", "protocol", "classes", "hidden", "epochs", "patience", "loader", "machine",
+CONTEXT = ("dtype", "dataset", "protocol", "classes", "hidden", "epochs", "patience", "loader", "machine",
            "env_threads", "env_torch")
 
 
@@ -53,6 +53,9 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
         if column not in frame:
             frame[column] = None
     _fit_seconds_apart(frame)
+    # results saved before the dtype field existed trained in float32: they pair with float32 runs, and a
+    # bf16 run is never averaged with a float32 one (dtype is a CONTEXT column: rows split on it)
+    frame["dtype"] = frame["dtype"].fillna("float32")
     gpu = frame.env_device.astype(str).str.startswith("cuda")
     frame["machine"] = frame.env_device_name.where(~gpu, frame.env_device_name + " + " + frame.env_cpu_model)
     for column in CONTEXT:
@@ -80,6 +83,16 @@ def _fit_seconds_apart(frame) -> None:
     frame["fit_seconds"] = frame.fit_seconds.astype(object).where(~old, frame.train_seconds)
     for column in ("train_seconds", "train_samples_per_s"):
         frame[column] = frame[column].astype(object).where(~fitted, None)
+
+
+def label_dtype(frame) -> pd.DataFrame:
+    """impl relabelled "impl (bfloat16)" for runs not in float32: pictures group by impl, and a bf16 run
+    must be its own line or bar, never averaged into the float32 one."""
+    if frame.empty or "dtype" not in frame:
+        return frame
+    dtype = frame.dtype.fillna("float32").astype(str)  # a file from before --dtype existed: float32
+    other = dtype != "float32"
+    return frame.assign(impl=frame.impl.where(~other, frame.impl + " (" + dtype + ")"))
 
 
 def at_defaults(frame, exempt: str | None = None) -> pd.DataFrame:
