@@ -62,11 +62,13 @@ def session(executor, todo, arrays):
     try:
         nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
         plans = {index: plan(cfg, nodes, executor.runs_per_node) for index, cfg in todo}
-        runs = _runs(ray, todo, plans, arrays, slots(nodes, plans.values()))
+        # a connection of this command's own ends with the command, and Ray then stops the job's tasks
+        # itself; cancelling them first races Ray's retry of a killed task, which has aborted the driver
+        runs = _runs(ray, todo, plans, arrays, slots(nodes, plans.values()), cancel=not owned)
         yield runs
     finally:
         if runs is not None:
-            runs.close()  # cancels what is still queued or running
+            runs.close()  # a borrowed connection: cancels what is still queued or running
         if owned:
             ray.shutdown()
         if sigterm is not None:
@@ -148,8 +150,9 @@ def slots(nodes: list[dict], plans) -> int:
     return max(total, 1)
 
 
-def _runs(ray, todo, plans, arrays, capacity: int):
-    """Submit every run, then yield each as it finishes; on close, cancel those still out."""
+def _runs(ray, todo, plans, arrays, capacity: int, cancel: bool):
+    """Submit every run, then yield each as it finishes; on close (if cancel), cancel those still out and
+    wait a little for their CPUs to come back, so that the caller's next grid finds the cluster free."""
     # max_calls=0: worker processes stay (torch imported, data fetched) for the next runs, GPU runs too
     task = ray.remote(max_calls=0)(run_task)
     shipped = _shipped(cfg for _, cfg in todo)
@@ -171,8 +174,10 @@ def _runs(ray, todo, plans, arrays, capacity: int):
                 record = collect(ray, ref, cfg, p)
                 yield executors.Finished(index, cfg, record, running=min(capacity, len(pending)))
     finally:
-        for ref in pending:
-            ray.cancel(ref, force=True)
+        if cancel and pending:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            ray.wait(list(pending), num_returns=len(pending), timeout=30.0)
 
 
 def reservation(p: dict) -> dict:
