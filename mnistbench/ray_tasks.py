@@ -11,7 +11,9 @@
 - A worker that dies mid-run (killed, out of memory, node lost) is retried once (max_retries=1), then
   recorded failed with the reason. A crash inside the training code is recorded failed at once, as
   locally: a retry would fail the same way.
-- Leaving the session (done, Ctrl-C, an error) cancels every task still queued or running.
+- Leaving the session (done, Ctrl-C, an error) stops every task still queued or running: a connection
+  the command opened itself is closed, which ends its Ray job, and Ray stops the job's tasks; on a
+  connection the caller already had (a notebook, a test) each task is cancelled.
 """
 from __future__ import annotations
 
