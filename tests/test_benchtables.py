@@ -134,7 +134,8 @@ def test_cross_version_table_markdown():
     table = benchtables.cross_version_table(version_runs()).splitlines()
     assert table[0] == "| configuration | torch | epoch s (95 % CI) | vs oldest (95 % CI) | verdict | test acc (95 % CI) | n |"
     slower = next(line for line in table if "softmax/manual" in line and "2.14.1" in line)
-    assert "| slower |" in slower and "| 1.49× ± 0.01 |" in slower and slower.endswith("| 2 |")
+    # two runs a version: the runs are the samples (a t interval on 1 + 1 degrees of freedom is wide)
+    assert "| slower |" in slower and "| 1.49× ± 0.08 |" in slower and slower.endswith("| 2 |")
     reference = next(line for line in table if "logistic/manual" in line and "2.9.0" in line)
     assert "| - | reference |" in reference
 

@@ -83,8 +83,27 @@ def test_seeds_pool_and_pairs_follow_the_configuration(tmp_path):
     write_run(base, epochs(0.5), lr=0.1)  # in base only: no pair
     write_run(new, epochs(0.5), lr=0.1, batch_size=128)  # in new only: no pair
     frame = compare.compare(base, new)
-    assert len(frame) == 1 and frame.iloc[0]["n_base"] == 18  # three seeds' steady-state epochs
+    assert len(frame) == 1 and frame.iloc[0]["n_base"] == 3  # three seeds: the runs are the samples
+    assert frame.iloc[0]["timing_from"].startswith("runs")
     assert "lr=0.01 batch=64" in frame.iloc[0]["configuration"]
+
+
+def test_runs_are_the_samples_so_drift_between_runs_is_not_mistaken_for_a_change(tmp_path):
+    # each run's epochs agree to 0.5 %, but the machine drifts from run to run by ~10 %: the runs of
+    # new are 8 % slower on average, well inside that drift
+    base, new = tmp_path / "base", tmp_path / "new"
+    for seed, (b, n) in enumerate([(1.0, 1.2), (1.1, 1.1), (1.2, 1.3)]):
+        write_run(base, epochs(b, spread=0.005, seed=seed), seed=seed)
+        write_run(new, epochs(n, spread=0.005, seed=50 + seed), seed=seed)
+    row = compare.compare(base, new).iloc[0]
+    assert row["n_base"] == row["n_new"] == 3 and row["timing_from"].startswith("runs")
+    assert 1.05 < row["ratio"] < 1.12 and row["ratio_ci_low"] < 1 and row["verdict"] == "no detectable difference"
+    pooled = compare.stats.compare_times(*[sum((epochs(c, spread=0.005, seed=s)[1:] for s, c in enumerate(side)), [])
+                                           for side in ((1.0, 1.1, 1.2), (1.2, 1.1, 1.3))])
+    assert pooled.verdict == "slower"  # what pooling the 18 + 18 epochs as independent draws would claim
+    write_run(tmp_path / "one", epochs(1.0, seed=9))  # one run on a side: its epochs, and the row says so
+    single = compare.compare(tmp_path / "one", new).iloc[0]
+    assert single["n_base"] == 6 and "one run on a side" in single["timing_from"]
 
 
 def test_accuracy_difference_against_its_band(tmp_path):

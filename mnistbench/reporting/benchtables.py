@@ -111,7 +111,8 @@ def cross_version_frame(records, threshold: float = stats.THRESHOLD):
             if base is None:
                 base, row["verdict"] = (version, side), "reference"
             else:
-                row.update(stats.compare_times(base[1].seconds, side.seconds, threshold).as_dict("ratio"))
+                base_samples, new_samples, row["timing_from"] = pairing.timing_samples(base[1], side)
+                row.update(stats.compare_times(base_samples, new_samples, threshold).as_dict("ratio"))
                 row["against"] = base[0]
             rows.append(row)
     return pd.DataFrame(rows)
@@ -214,6 +215,9 @@ def report_tables(folder, benchmarks=None) -> list:
                  "with the 95 % interval of the median. vs oldest: ratio of geometric mean epoch times to "
                  "the oldest version that ran it, with its 95 % interval; faster / slower only when Welch's "
                  "t-test on log times is significant and the ratio is beyond "
-                 f"{100 * stats.THRESHOLD:g} %. Test acc: mean ± 95 % interval over the n runs.",
+                 f"{100 * stats.THRESHOLD:g} %. The samples tested are the runs when each side has two or "
+                 "more, otherwise the epochs of the one run, whose interval leaves out how the machine "
+                 "drifts between runs: with n = 1 a verdict holds for the conditions of those two runs only. "
+                 "Test acc: mean ± 95 % interval over the n runs.",
         ))
     return tables

@@ -4,7 +4,7 @@ BASE and NEW are two results folders (run records) or two pytest-benchmark JSON 
 configuration (pairing.py); benchmarks by their full name. For each pair:
 
 - time: the ratio NEW / BASE of geometric means of the steady-state epoch seconds (benchmarks: of the
-  rounds), with a 95 % interval, and a verdict from stats.compare_times: "faster" or "slower" only when
+  rounds; with two or more runs a side, of the runs: pairing.timing_samples), with a 95 % interval, and a verdict from stats.compare_times: "faster" or "slower" only when
   Welch's t-test on log times is significant AND the ratio is beyond the threshold;
 - accuracy: the test-accuracy difference with its 95 % band (binomial noise of both figures plus the
   seeds' variance of each mean, stats.accuracy_band): "higher" / "lower" outside the band;
@@ -99,12 +99,13 @@ def run_pairs(base_sides: dict, new_sides: dict, threshold: float, base_label: s
         new = new_sides.get(key)
         if new is None:
             continue
-        timing = stats.compare_times(base.seconds, new.seconds, threshold)
+        base_samples, new_samples, timing_from = pairing.timing_samples(base, new)
+        timing = stats.compare_times(base_samples, new_samples, threshold)
         rows.append({
             "base": base_label, "new": new_label, "family": base.config.get("family"),
             "impl": base.config.get("impl"), "configuration": pairing.setting_text(base.config),
             "base_seconds": _median(base.seconds), "new_seconds": _median(new.seconds),
-            **timing.as_dict("ratio"), "timing_from": "steady-state epochs",
+            **timing.as_dict("ratio"), "timing_from": timing_from,
             **accuracy_columns(base.accs, base.n_eval, new.accs, new.n_eval),
             **differences(base.env, new.env),
             "timing_unstable": base.unstable or new.unstable,
