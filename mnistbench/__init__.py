@@ -24,7 +24,7 @@ _EXPORTS = {
                      "families", "implementations", "PluginWarning"), "registry"),
     **dict.fromkeys(("RunConfig", "ConfigError"), "config"),
 }
-__all__ = [
+__all__ = [  # noqa: RUF022 (grouped as above)
     "run", "sweep", "study", "load_results", "report", "compare", "plan",
     "register", "register_family", "unregister", "Family", "DataRecipe", "Implementation", "families",
     "implementations", "PluginWarning", "RunConfig", "ConfigError",

@@ -65,7 +65,7 @@ def session(executor, todo, arrays):
         nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
         plans = {index: plan(cfg, nodes, executor.runs_per_node) for index, cfg in todo}
         # a connection of this command's own ends with the command, and Ray then stops the job's tasks
-        # itself; cancelling them first races Ray's retry of a killed task, which has aborted the driver
+        # itself; force-cancelling them just before that has aborted the driver inside Ray's task manager
         runs = _runs(ray, todo, plans, arrays, slots(nodes, plans.values()), cancel=not owned)
         yield runs
     finally:

@@ -141,6 +141,23 @@ def compare_times(base, new, threshold: float = THRESHOLD, alpha: float = ALPHA,
                       verdict(ratio, p, threshold, alpha))
 
 
+RUN_SAMPLES = "runs (each run's geometric-mean steady-state epoch)"
+EPOCH_SAMPLES = "steady-state epochs (one run on a side: the interval leaves out run-to-run drift)"
+
+
+def timing_samples(base_runs, new_runs) -> tuple[list, list, str]:
+    """The samples to compare two sides' times with, and what they are; each side is a list of runs, each
+    run the list of its steady-state epoch seconds. The epochs of one run share the machine's state
+    while it ran (its load, its clock, a neighbour on the VM), so they are not independent draws: with
+    two or more timed runs on each side the samples are the runs, one figure each (the geometric mean of
+    its epochs). With one run on a side only its epochs are there to test, and a verdict then holds for
+    the conditions of those runs."""
+    base_runs, new_runs = [r for r in base_runs if len(r)], [r for r in new_runs if len(r)]
+    if len(base_runs) >= 2 and len(new_runs) >= 2:
+        return [float(sps.gmean(r)) for r in base_runs], [float(sps.gmean(r)) for r in new_runs], RUN_SAMPLES
+    return [s for r in base_runs for s in r], [s for r in new_runs for s in r], EPOCH_SAMPLES
+
+
 def compare_from_stats(base_mean: float, base_std: float, base_n: int, new_mean: float, new_std: float,
                        new_n: int, threshold: float = THRESHOLD, alpha: float = ALPHA,
                        confidence: float = CONFIDENCE) -> Comparison:

@@ -68,8 +68,8 @@ def outcome(record) -> str:
             f"{record['epochs_run']} epochs, {timing}")
 
 
-SUMMARY = [Column("family"), Column("impl"), Column("dtype", fmt="text"), Column("status"), Column("test_acc"), Column("best_val_acc"),
-           Column("epochs_run", "epochs"), Column("train_seconds", fmt="seconds"),
+SUMMARY = [Column("family"), Column("impl"), Column("dtype", fmt="text"), Column("status"), Column("test_acc"),
+           Column("best_val_acc"), Column("epochs_run", "epochs"), Column("train_seconds", fmt="seconds"),
            Column("train_samples_per_s", "samples/s", "rate"), Column("fit_seconds", "fit s", "seconds"),
            Column("timing_unstable_reason", "timing unstable", "text")]
 

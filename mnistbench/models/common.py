@@ -11,7 +11,7 @@ from torch import nn
 from ..config import DTYPES
 from ..registry import Implementation
 from .contract import ModeSwitches
-from .precision import Precision, autocast
+from .precision import FLOAT32, Precision, autocast
 
 
 def linear_implementations(family: str, manual, handgrad, builtin, sklearn) -> list[Implementation]:
@@ -62,7 +62,7 @@ class Builtin:
     cross-entropy, and evaluation (logits) runs under the same autocast as training."""
 
     def __init__(self, module: nn.Module, criterion: nn.Module, lr: float, binary: bool = False,
-                 precision: Precision = Precision()):
+                 precision: Precision = FLOAT32):
         self.module, self.criterion, self.lr, self.binary = module, criterion, lr, binary
         self.precision = precision
         self.optimizer = torch.optim.SGD(module.parameters(), lr=lr)

@@ -46,7 +46,7 @@ def bce(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 class ManualLogistic(TensorParams):
-    def __init__(self, n_features: int, lr: float, prec: precision.Precision = precision.Precision()):
+    def __init__(self, n_features: int, lr: float, prec: precision.Precision = precision.FLOAT32):
         self.lr, self.prec = lr, prec
         self.W = torch.zeros((n_features, 1), requires_grad=True)
         self.b = torch.zeros(1, requires_grad=True)
@@ -66,7 +66,7 @@ class ManualLogistic(TensorParams):
 
 
 class HandgradLogistic(ManualLogistic):
-    def __init__(self, n_features: int, lr: float, prec: precision.Precision = precision.Precision()):
+    def __init__(self, n_features: int, lr: float, prec: precision.Precision = precision.FLOAT32):
         super().__init__(n_features, lr, prec)
         self.W.requires_grad_(False)
         self.b.requires_grad_(False)
@@ -110,4 +110,4 @@ def sklearn(cfg, n_features, n_classes, generator):
     return Sklearn(LogisticRegression(solver="liblinear", max_iter=100, random_state=cfg.seed), binary=True)
 
 
-IMPLEMENTATIONS = linear_implementations('logistic', manual, handgrad, builtin, sklearn)
+IMPLEMENTATIONS = linear_implementations("logistic", manual, handgrad, builtin, sklearn)

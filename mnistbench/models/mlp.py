@@ -46,7 +46,7 @@ def init_linear_(weight: torch.Tensor, bias: torch.Tensor, last: bool, generator
 
 
 class ManualMLP(TensorParams):
-    def __init__(self, sizes: list[int], lr: float, generator, prec=precision.Precision()):
+    def __init__(self, sizes: list[int], lr: float, generator, prec=precision.FLOAT32):
         self.lr, self.prec = lr, prec
         self.params = {}
         n_layers = len(sizes) - 1

@@ -53,9 +53,12 @@ class Precision:
             target.add_(torch.mm(self.cast(a), self.cast(b)), alpha=alpha)
 
 
+FLOAT32 = Precision()  # the default of every model: plain float32 ops
+
+
 def of(cfg) -> Precision:
     """The precision a RunConfig asks for (config.validate has checked the name)."""
-    return Precision(TORCH_DTYPES[getattr(cfg, "dtype", "float32")])
+    return Precision(TORCH_DTYPES[cfg.dtype])
 
 
 def autocast(precision: Precision, device: torch.device):

@@ -42,14 +42,14 @@ def cross_entropy(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return -torch.mean(torch.sum(one_hot * torch.log(p), dim=1))
 
 
-def affine_t(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, prec=precision.Precision()) -> torch.Tensor:
+def affine_t(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, prec=precision.FLOAT32) -> torch.Tensor:
     """x @ W + b, computed as (Wᵀ xᵀ + b)ᵀ: the same products and sums, but at batch 64 MKL runs the
     10×784 · 784×64 product several times faster than the 64×784 · 784×10 one (W is stored as Wᵀ)."""
     return prec.addmm(b.unsqueeze(1), W.t(), x.t()).t()
 
 
 class ManualSoftmax(TensorParams):
-    def __init__(self, n_features: int, n_classes: int, lr: float, prec=precision.Precision()):
+    def __init__(self, n_features: int, n_classes: int, lr: float, prec=precision.FLOAT32):
         self.lr, self.prec = lr, prec
         # W is the notebook's (n_features, n_classes) matrix, laid out in memory as its transpose so that
         # both the forward product and the gradient product take MKL's fast path (see affine_t)
@@ -71,7 +71,7 @@ class ManualSoftmax(TensorParams):
 
 
 class HandgradSoftmax(ManualSoftmax):
-    def __init__(self, n_features: int, n_classes: int, lr: float, prec=precision.Precision()):
+    def __init__(self, n_features: int, n_classes: int, lr: float, prec=precision.FLOAT32):
         super().__init__(n_features, n_classes, lr, prec)
         self.W.requires_grad_(False)
         self.b.requires_grad_(False)
@@ -115,4 +115,4 @@ def sklearn(cfg, n_features, n_classes, generator):
     return Sklearn(LogisticRegression(max_iter=100, random_state=cfg.seed), binary=False)
 
 
-IMPLEMENTATIONS = linear_implementations('softmax', manual, handgrad, builtin, sklearn)
+IMPLEMENTATIONS = linear_implementations("softmax", manual, handgrad, builtin, sklearn)

@@ -82,12 +82,6 @@ def backend_gflops(prepared: backends.Prepared, sizes, batch_size, device, min_s
         steps = max(2 * steps, math.ceil(steps * 1.2 * min_seconds / max(seconds, 1e-6)))
 
 
-def matmul_gflops(sizes, batch_size, device, min_seconds=None) -> float:
-    """GFLOP/s of torch.mm in float32 (the first backend of a device) on the MLP step's matmuls."""
-    first = backends.prepare(backends.available(device)[0], step_gemms(sizes, batch_size, device))
-    return backend_gflops(first, sizes, batch_size, device, min_seconds)
-
-
 def peak_gflops(device, size=None, min_seconds=None) -> float:
     size = PEAK_SIZE if size is None else size
     min_seconds = MATMUL_SECONDS if min_seconds is None else min_seconds

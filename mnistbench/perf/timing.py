@@ -16,7 +16,7 @@ from ..config import ConfigError
 
 try:  # glibc's malloc_trim, for release_memory(); elsewhere (musl, macOS) there is nothing to trim
     _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    _LIBC.malloc_trim
+    _LIBC.malloc_trim  # noqa: B018 (raises AttributeError where it does not exist)
 except (OSError, AttributeError):
     _LIBC = None
 

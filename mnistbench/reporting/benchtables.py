@@ -111,7 +111,8 @@ def cross_version_frame(records, threshold: float = stats.THRESHOLD):
             if base is None:
                 base, row["verdict"] = (version, side), "reference"
             else:
-                base_samples, new_samples, row["timing_from"] = pairing.timing_samples(base[1], side)
+                base_samples, new_samples, row["timing_from"] = stats.timing_samples(base[1].run_seconds,
+                                                                                     side.run_seconds)
                 row.update(stats.compare_times(base_samples, new_samples, threshold).as_dict("ratio"))
                 row["against"] = base[0]
             rows.append(row)

@@ -4,8 +4,9 @@ BASE and NEW are two results folders (run records) or two pytest-benchmark JSON 
 configuration (pairing.py); benchmarks by their full name. For each pair:
 
 - time: the ratio NEW / BASE of geometric means of the steady-state epoch seconds (benchmarks: of the
-  rounds; with two or more runs a side, of the runs: pairing.timing_samples), with a 95 % interval, and a verdict from stats.compare_times: "faster" or "slower" only when
-  Welch's t-test on log times is significant AND the ratio is beyond the threshold;
+  rounds; with two or more runs a side, of the runs: stats.timing_samples), with a 95 % interval, and
+  a verdict from stats.compare_times: "faster" or "slower" only when Welch's t-test on log times is
+  significant AND the ratio is beyond the threshold;
 - accuracy: the test-accuracy difference with its 95 % band (binomial noise of both figures plus the
   seeds' variance of each mean, stats.accuracy_band): "higher" / "lower" outside the band;
 - what differs between the two sides' machines and software (CPU, torch, threads, host, python).
@@ -99,7 +100,7 @@ def run_pairs(base_sides: dict, new_sides: dict, threshold: float, base_label: s
         new = new_sides.get(key)
         if new is None:
             continue
-        base_samples, new_samples, timing_from = pairing.timing_samples(base, new)
+        base_samples, new_samples, timing_from = stats.timing_samples(base.run_seconds, new.run_seconds)
         timing = stats.compare_times(base_samples, new_samples, threshold)
         rows.append({
             "base": base_label, "new": new_label, "family": base.config.get("family"),

@@ -77,7 +77,7 @@ def make_tables(frame, bench=None) -> list[Table]:
               "Each configuration run in both precisions: test accuracy (mean ± 95 % interval over seeds, n runs) "
               "and steady-state epoch seconds (mean ± interval over the pooled epochs, first epochs left out). "
               "bf16 speed-up = fp32 seconds / bf16 seconds, the ratio of geometric means with its Welch 95 % "
-              "interval (> 1: bf16 trains faster). bf16 − fp32 is the difference of mean test accuracies; "
+              "interval (> 1: bf16 trains faster), tested on the runs when each side has two or more. bf16 − fp32 is the difference of mean test accuracies; "
               "within noise when it is inside the 95 % band of both figures' binomial and seed noise. bf16 runs "
               "compute their products in bf16 (autocast for builtin models, bf16 GEMMs on float32 master "
               "weights for hand-written ones), losses in float32, and are evaluated the same way.",

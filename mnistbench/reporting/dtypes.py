@@ -2,11 +2,11 @@
 
 A row pairs every ok float32 run of a configuration (family, implementation, lr, batch size and whatever
 else varies in the folder) with its bf16 runs: test accuracy of each (mean ± 95 % interval over seeds, n),
-steady-state epoch seconds of each (mean ± interval over the pooled epochs, first epochs left out, as
-`mnistbench compare` pools them), the bf16 speed-up (float32 seconds / bf16 seconds, the ratio of geometric
-means with its Welch interval: stats.compare_times) and the accuracy difference against its noise band
-(stats.accuracy_band: binomial noise of each figure plus each side's seed variance). The table exists only
-when a folder holds both precisions for some configuration.
+steady-state epoch seconds of each (mean ± interval over the pooled epochs, first epochs left out), the
+bf16 speed-up (float32 seconds / bf16 seconds, the ratio of geometric means with its Welch interval, tested
+on the runs as `mnistbench compare` does: stats.timing_samples) and the accuracy difference against its
+noise band (stats.accuracy_band: binomial noise of each figure plus each side's seed variance). The
+table exists only when a folder holds both precisions for some configuration.
 """
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ BASE, LOW = "float32", "bfloat16"
 LABELS = {BASE: "fp32", LOW: "bf16"}
 
 
-def steady_epochs(runs) -> list[float]:
-    """Every steady-state epoch time of the runs, pooled (each run's first epoch left out)."""
-    return [s for history in runs.history for s in stats.steady_state([e.get("train_seconds") for e in history or []])]
+def steady_epochs(runs) -> list[list[float]]:
+    """The steady-state epoch times of each run (its first epoch left out)."""
+    return [stats.steady_state([e.get("train_seconds") for e in history or []]) for history in runs.history]
 
 
 def test_images(runs) -> float:
@@ -46,9 +46,11 @@ def accuracy_columns(base, low) -> dict:
 
 def speed_columns(base, low) -> dict:
     """Steady epoch seconds of each side, and bf16's speed-up (> 1: bf16 trains faster) with its interval."""
-    base_seconds, low_seconds = steady_epochs(base), steady_epochs(low)
-    out = {**interval_columns("epoch_float32", base_seconds), **interval_columns("epoch_bfloat16", low_seconds)}
-    comparison = stats.compare_times(base_seconds, low_seconds)  # ratio = bf16 / float32 seconds
+    base_runs, low_runs = steady_epochs(base), steady_epochs(low)
+    out = {**interval_columns("epoch_float32", [s for run in base_runs for s in run]),
+           **interval_columns("epoch_bfloat16", [s for run in low_runs for s in run])}
+    # ratio = bf16 / float32 seconds, tested on the runs (or one run's epochs) as `compare` does
+    comparison = stats.compare_times(*stats.timing_samples(base_runs, low_runs)[:2])
     inverse = {"ratio": comparison.ratio, "ci_low": comparison.ci_high, "ci_high": comparison.ci_low}
     out.update({f"bf16_speedup{'' if part == 'ratio' else '_' + part}": 1 / value if value else math.nan
                 for part, value in inverse.items()})

@@ -1,7 +1,8 @@
 """Run records gathered per configuration, the unit that `mnistbench compare` puts side by side.
 
 A configuration is everything in a run's config but its seed, tags and thread count: the runs of
-all seeds form one side, which averages their accuracies and tests their times (timing_samples).
+all seeds form one side, which averages their accuracies and tests their times
+(stats.timing_samples).
 Threads are left out on purpose: like the host or the torch build they say how a run ran, not what
 it computed, so two folders run with different thread counts still pair, and the row says that the
 threads differ.
@@ -12,8 +13,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-
-from scipy.stats import gmean
 
 from .. import registry, stats
 from ..config import ConfigError, RunConfig
@@ -28,12 +27,16 @@ class Side:
     """Every finished run of one configuration on one side of a comparison."""
 
     config: dict
-    seconds: list = field(default_factory=list)  # steady-state epoch seconds of all its runs, pooled
-    run_seconds: list = field(default_factory=list)  # the same, one list per run
+    run_seconds: list = field(default_factory=list)  # each run's steady-state epoch seconds
     accs: list = field(default_factory=list)  # test accuracy of each run
     n_eval: list = field(default_factory=list)  # test images of each run
     env: dict = field(default_factory=dict)  # env key -> the values its runs recorded
     unstable: bool = False  # a run was flagged timing_unstable when it was recorded
+
+    @property
+    def seconds(self) -> list:
+        """Every steady-state epoch of its runs, pooled."""
+        return [s for run in self.run_seconds for s in run]
 
     @property
     def runs(self) -> int:
@@ -42,7 +45,6 @@ class Side:
     def add(self, record: dict) -> None:
         history = record.get("history") or []
         steady = stats.steady_state([epoch.get("train_seconds") for epoch in history])
-        self.seconds += steady
         if steady:
             self.run_seconds.append(steady)
         if record.get("test_acc") is not None:
@@ -52,21 +54,6 @@ class Side:
             if key in ENV_KEYS and value is not None:
                 self.env.setdefault(key, set()).add(str(value))
         self.unstable = self.unstable or bool(record.get("timing_unstable"))
-
-
-RUN_SAMPLES = "runs (each run's geometric-mean steady-state epoch)"
-EPOCH_SAMPLES = "steady-state epochs (one run on a side: the interval leaves out run-to-run drift)"
-
-
-def timing_samples(base: Side, new: Side) -> tuple[list, list, str]:
-    """The timing samples a comparison tests, and what they are. The epochs of one run share the
-    machine's state while it ran (its load, its clock, a neighbour on the VM), so they are not
-    independent draws: with two or more timed runs on each side the samples are the runs, one figure
-    each (the geometric mean of its steady-state epochs). With one run on a side only its epochs are
-    there to test; the result then holds for the conditions of those runs, which the row says."""
-    if len(base.run_seconds) >= 2 and len(new.run_seconds) >= 2:
-        return [float(gmean(r)) for r in base.run_seconds], [float(gmean(r)) for r in new.run_seconds], RUN_SAMPLES
-    return base.seconds, new.seconds, EPOCH_SAMPLES
 
 
 def pairing_key(config: dict, also=()) -> str:
