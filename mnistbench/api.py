@@ -9,22 +9,26 @@ User mistakes raise mnistbench.ConfigError (the CLI prints them as one line).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from . import harness, registry, results
 from .config import ConfigError
+from .executors import Executor
+from .result import RunResult
 
 TRAINING_OPTIONS = ("epochs", "lr", "batch_size", "seed", "hidden", "patience", "no_early_stop", "classes",
                     "device", "dtype", "loader", "dataset", "protocol", "threads")
-SWEEP_AXES = ("lr", "batch_size", "seed")  # and hidden, whose one value is itself a sequence
+# what sweep takes as axes (a list of values each); run takes one value of each
+SWEEP_AXES = ("lr", "batch_size", "seed", "hidden", "threads", "dtype", "device")
 
 
 def plan(family=None, impl=None, *, lists: bool = False, command: str = "run", **options) -> list:
     """The RunConfigs that run (lists=False) or sweep (lists=True) would train, without training them.
 
     family, impl: a name or a list of names (default: every registered family, every implementation of
-    each; pairs that do not exist are skipped). With lists, lr, batch_size and seed may be lists and
-    hidden a list of size tuples: the grid is every combination.
+    each; pairs that do not exist are skipped). run takes one value per option; sweep takes a list for
+    each of SWEEP_AXES (hidden: a list of size tuples) and trains every combination.
     """
     unknown = sorted(set(options) - set(TRAINING_OPTIONS))
     if unknown:
@@ -35,80 +39,94 @@ def plan(family=None, impl=None, *, lists: bool = False, command: str = "run", *
     families = _names(family) or list(registry.families())
     impls = _names(impl) or list(dict.fromkeys(
         i for f in families if f in registry.families() for i in registry.impl_names(f)))
-    settings = {name: value for name, value in options.items() if name not in (*SWEEP_AXES, "hidden", "classes")}
-    settings["device"] = _axis(settings.get("device"), "device", False, command)
-    axes = {name: _axis(options.get(name), name, lists, command) for name in SWEEP_AXES}
-    classes = options.get("classes")
-    configs = harness.expand(families, impls, **axes, **settings, hidden=_hidden(options.get("hidden"), lists, command),
-                             classes=tuple(classes) if classes else None)
-    return harness.with_overrides(configs, patience=None) if no_early_stop else configs
+    axes = {name: _axis(name, value, lists, command) for name, value in options.items()}
+    if axes.get("classes", [None])[0] is not None:
+        axes["classes"] = [tuple(axes["classes"][0])]
+    configs = harness.expand(families, impls, **axes)
+    return [replace(cfg, patience=None) for cfg in configs] if no_early_stop else configs
+
+
+def _axis(name: str, value, lists: bool, command: str) -> list:
+    """An option as the list of values the grid crosses: [value] for run, the values for sweep."""
+    flag = f"--{name.replace('_', '-')}"
+    if not lists or name not in SWEEP_AXES:
+        several = isinstance(value, list) or (name == "hidden" and value and not isinstance(value[0], int))
+        if several and name in SWEEP_AXES:
+            raise ConfigError(f"{flag} takes one value in `{command}`; `sweep` takes lists")
+        return [tuple(value) if name == "hidden" and value is not None else value]
+    if value is None:
+        return [None]
+    if name == "hidden":
+        return [tuple(sizes) for sizes in value] if value and not isinstance(value[0], int) else [tuple(value)]
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not values:
+        raise ConfigError(f"{flag}: an empty list")
+    return values
+
+
+def execute(configs, *, out=None, save: bool = True, data_root=None, resume: bool = False, executor=None):
+    """Train configs (from plan()): a generator of executors.Progress, each run's start, epochs and
+    result as they happen; each result is saved to out/runs/ as it finishes (save=False: nothing is
+    written). The CLI prints by iterating over this."""
+    folder = (out or harness.default_out()) if save else None
+    executor = Executor(executor) if isinstance(executor, str) else executor
+    return harness.execute(configs, folder, data_root=data_root, resume=resume, executor=executor)
+
+
+def _results(progress) -> list[RunResult]:
+    return [event.result for event in progress if event.kind == "done"]
 
 
 def run(family=None, impl=None, *, out=None, save: bool = True, data_root=None, resume: bool = False,
-        executor=None, on_run_start=None, on_epoch=None, on_run_end=None, on_progress=None,
-        **options) -> list[dict]:
-    """Train every (family, impl) pair at one setting; return the result records (one dict per run).
+        executor=None, **options) -> list[RunResult]:
+    """Train every (family, impl) pair at one setting; return the RunResults.
 
     out: results folder, as the CLI's --out (default: $MNISTBENCH_OUT, else mnistbench-out/); each run
     is saved to out/runs/ as it finishes. save=False: nothing is written (a quick try in a notebook).
     data_root: the folder holding MNIST/raw/ (default: $MNISTBENCH_DATA, else a download cache).
     resume: skip points already finished in out. executor: "local" (default: this process, one run
-    after another), "ray", or an executors.Executor (a Ray cluster's address, runs per node).
-    Hooks, called as the CLI's progress lines are: on_run_start(index, total, cfg), on_epoch(epoch_record),
-    on_run_end(index, total, cfg, record), and with Ray on_progress(progress, cfg, record).
+    after another), "interleave" (lock-step rounds, for paired timings), "ray", or an executors.Executor.
     A run that raises inside its model is recorded with status "failed" and the others go on.
     Example: `run("softmax", ["manual", "builtin"], epochs=2, lr=0.05)`.
     """
     configs = plan(family, impl, **options)
-    return _train(configs, out, save, data_root, resume, executor, dict(
-        on_run_start=on_run_start, on_epoch=on_epoch, on_run_end=on_run_end, on_progress=on_progress))
+    return _results(execute(configs, out=out, save=save, data_root=data_root, resume=resume, executor=executor))
 
 
 def sweep(family=None, impl=None, *, out=None, save: bool = True, data_root=None, resume: bool = False,
-          executor=None, on_run_start=None, on_epoch=None, on_run_end=None, on_progress=None,
-          **options) -> list[dict]:
-    """run() over a grid: lr, batch_size and seed may be lists, hidden a list of size tuples.
-
-    Example: `sweep("mlp", lr=[0.1, 0.01], seed=[0, 1], hidden=[(512, 128), (64,)], epochs=5)`.
+          executor=None, **options) -> list[RunResult]:
+    """run() over a grid: lr, batch_size, seed, threads, dtype, device may be lists, hidden a list of size
+    tuples. Example: `sweep("mlp", lr=[0.1, 0.01], seed=[0, 1], hidden=[(512, 128), (64,)], epochs=5)`.
     """
     configs = plan(family, impl, lists=True, command="sweep", **options)
-    return _train(configs, out, save, data_root, resume, executor, dict(
-        on_run_start=on_run_start, on_epoch=on_epoch, on_run_end=on_run_end, on_progress=on_progress))
-
-
-def _train(configs, out, save, data_root, resume, executor, hooks: dict) -> list[dict]:
-    from .executors import Executor
-
-    folder = (out or harness.default_out()) if save else None
-    executor = Executor(executor) if isinstance(executor, str) else executor
-    return harness.execute(configs, folder, data_root=data_root, resume=resume, executor=executor, **hooks)
+    return _results(execute(configs, out=out, save=save, data_root=data_root, resume=resume, executor=executor))
 
 
 def study(seeds: int = 3, *, epochs=None, device: str = "cpu", dtype: str = "float32", threads=None,
-          data_root=None, out=None, resume: bool = False, write: bool = True, executor=None, on_plan=None,
-          on_run_start=None, on_epoch=None, on_run_end=None, on_progress=None) -> list[dict]:
+          data_root=None, out=None, resume: bool = False, write: bool = True, executor=None) -> list[RunResult]:
     """The notebook's whole study (`mnistbench study`): every implementation of every family at its
     defaults plus the MLP's lr and batch-size sweeps, over seeds 0..seeds-1, saved into out; then the
-    report (write=False: no report). epochs caps every run (quick tries). on_plan(configs) is called
-    with the grid before training. Returns the records trained now (not those skipped by resume).
+    report (write=False: no report). epochs caps every run (quick tries). Returns the results trained
+    now (not those skipped by resume); study_plan() gives the grid without training it.
     """
-    from . import notebook
-
-    configs = notebook.study_configs(seeds=seeds, epochs=epochs, device=device, threads=threads, dtype=dtype)
-    if on_plan is not None:
-        on_plan(configs)
     out = out or harness.default_out()
-    records = _train(configs, out, True, data_root, resume, executor, dict(
-        on_run_start=on_run_start, on_epoch=on_epoch, on_run_end=on_run_end, on_progress=on_progress))
+    configs = study_plan(seeds, epochs=epochs, device=device, dtype=dtype, threads=threads)
+    trained = _results(execute(configs, out=out, data_root=data_root, resume=resume, executor=executor))
     if write:
         report(out)
-    return records
+    return trained
+
+
+def study_plan(seeds: int = 3, *, epochs=None, device: str = "cpu", dtype: str = "float32", threads=None) -> list:
+    from . import notebook
+
+    return notebook.study_configs(seeds=seeds, epochs=epochs, device=device, threads=threads, dtype=dtype)
 
 
 def load_results(folder=None):
     """The runs saved in folder (default: the default --out) as a pandas DataFrame, one row per run:
     config fields, metrics, env_* columns, and history / per_class_acc / confusion as Python objects."""
-    return results.to_frame(_existing(folder))
+    return results.to_frame(results.load_results(_existing(folder)))
 
 
 def report(folder=None, benchmarks=None) -> dict:
@@ -143,22 +161,3 @@ def _existing(folder) -> Path:
 def _names(value) -> list[str] | None:
     """A name or a list of names as a list (None stays None)."""
     return [value] if isinstance(value, str) else (list(value) if value else None)
-
-
-def _axis(value, name: str, lists: bool, command: str):
-    """A sweep axis as a list; in a single-setting command, the one value (a one-item list is fine)."""
-    if not isinstance(value, (list, tuple)):
-        return value
-    if lists:
-        return list(value)
-    if len(value) > 1:
-        raise ConfigError(f"--{name.replace('_', '-')} takes one value in `{command}`; `sweep` takes lists")
-    return value[0] if value else None
-
-
-def _hidden(value, lists: bool, command: str):
-    """Hidden sizes: one tuple such as (512, 128), or (sweep) a list of them."""
-    if value is None or all(isinstance(size, int) for size in value):
-        return None if value is None else tuple(value)
-    chosen = _axis(list(value), "hidden", lists, command)
-    return [tuple(sizes) for sizes in chosen] if lists else tuple(chosen)

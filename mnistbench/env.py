@@ -1,7 +1,7 @@
 """What a number depends on: the machine, the software, and how busy the machine was.
 
-One place for it: run records (results.make_result), speed and throughput rows, and benchmark
-machine_info all take their environment from here.
+Run results (train.run_one), speed and throughput rows, and benchmark machine_info take their
+environment from here.
 """
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import platform
 import resource
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -136,4 +137,20 @@ def environment(device) -> dict:
         "threads": torch.get_num_threads(),
         "cuda": torch.version.cuda,
         "tox_env": os.environ.get("TOX_ENV_NAME"),
+        "prefix": sys.prefix,  # the Python environment (a venv, a tox env): runs of one config in two differ
+        "mnistbench": mnistbench_version(),
     }
+
+
+def mnistbench_version() -> str:
+    """The package version, with the git commit of its checkout when it runs from one."""
+    from . import __version__
+
+    head = Path(__file__).resolve().parent.parent / ".git" / "HEAD"
+    try:
+        ref = head.read_text().strip()
+        if ref.startswith("ref: "):
+            ref = (head.parent / ref[5:]).read_text().strip()
+        return f"{__version__}+g{ref[:10]}"
+    except OSError:
+        return __version__

@@ -1,44 +1,57 @@
-"""Where the runs of a grid execute: in this process, one after another (`local`, the default), or as
-Ray tasks on a cluster (`ray`, see ray_tasks).
+"""Where the runs of a grid execute: in this process one after another (`local`, the default), in this
+process in lock-step rounds (`interleave`, see interleave.py), or as Ray tasks on a cluster (`ray`, see
+ray_tasks.py).
 
-An executor only trains: it yields each finished run's record, and harness.execute saves it. So the
-driver writes every result file, the same way for both executors, and a cluster needs no shared file
-system. Both train a run with run_one, so a run gives the same numbers wherever it executes.
+An executor is a generator of Progress: it trains, and yields each run's start, epochs and result;
+harness.execute saves the results. So the driver writes every result file, the same way for every
+executor, and a cluster needs no shared file system. Every executor trains with train.training(), so
+a run gives the same numbers wherever it executes.
 """
 from __future__ import annotations
 
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass
 
-from . import data, results, train
+from . import data, train
 from .config import ConfigError, RunConfig
+from .result import Epoch, RunResult
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("local", "interleave", "ray")
 
 
 @dataclass(frozen=True)
 class Executor:
-    """Where runs execute. address and runs_per_node apply to `ray` only.
+    """Where runs execute. address and runs_per_node apply to `ray` only; order_seed, block_steps and
+    pythons to `interleave` only.
 
     address: a running Ray cluster ("auto": the one started with `ray start` on this machine); None
-        starts a local Ray instance for the command and stops it after (or uses the one this process
-        is already connected to, as in a notebook).
+        starts a local Ray instance for the command and stops it after.
     runs_per_node: at most this many runs at once on one machine (1: timings never share a machine).
+    order_seed: the seed of the generator that reshuffles the order of each round.
+    block_steps: the updates in one block (None: calibrated to about 0.2 s of work).
+    pythons: Python interpreters of other environments, each with mnistbench installed: every config
+        also runs in each of them, in one worker process per environment, in the same rounds.
     """
 
     name: str = "local"
     address: str | None = None
     runs_per_node: int | None = None
+    order_seed: int = 0
+    block_steps: int | None = None
+    pythons: tuple[str, ...] = ()
 
     def check(self) -> Executor:
         """Raise ConfigError for a user mistake (or Ray missing); return self when usable."""
         if self.name not in EXECUTORS:
             raise ConfigError(f"unknown executor {self.name!r}; choose from {', '.join(EXECUTORS)}")
-        if self.name == "local" and (self.address is not None or self.runs_per_node is not None):
+        if self.name != "ray" and (self.address is not None or self.runs_per_node is not None):
             raise ConfigError("--address and --runs-per-node apply to --executor ray only")
+        if self.name != "interleave" and (self.block_steps is not None or self.pythons):
+            raise ConfigError("--block-steps and --python apply to --interleave only")
         if self.runs_per_node is not None and self.runs_per_node < 1:
             raise ConfigError(f"--runs-per-node must be >= 1, got {self.runs_per_node}")
+        if self.block_steps is not None and self.block_steps < 1:
+            raise ConfigError(f"--block-steps must be >= 1, got {self.block_steps}")
         if self.name == "ray":
             from . import ray_tasks
 
@@ -50,79 +63,77 @@ LOCAL = Executor()
 
 
 @dataclass(frozen=True)
-class Finished:
-    """A run that has finished: its place in the grid, its config and record, and how many others of
-    the grid are still running (an estimate on Ray: see ray_tasks.slots)."""
+class Progress:
+    """One thing that happened to a run of a grid: it started, finished an epoch, finished (result), or
+    was skipped (note says why). done / running / queued / failed count the grid's runs afterwards."""
 
+    kind: str  # "start" | "epoch" | "done" | "skipped"
     index: int
+    total: int
     cfg: RunConfig
-    record: dict
-    running: int
+    epoch: Epoch | None = None
+    result: RunResult | None = None
+    note: str = ""
+    done: int = 0
+    running: int = 0
+    queued: int = 0
+    failed: int = 0
 
 
-@contextmanager
-def session(executor: Executor, todo, total: int, arrays, on_run_start=None, on_epoch=None):
-    """Get the executor ready, then hand out a generator of Finished runs of `todo`: the (index, cfg)
-    pairs of a grid of `total` points still to run. arrays: dataset -> data.load_arrays().
+def runs(executor: Executor, todo, total: int, arrays):
+    """The Progress of every (index, cfg) of todo (an iterable the executor reads as it starts each run),
+    a grid of `total` points. arrays: dataset -> data.load_arrays(). Closing the generator (done, Ctrl-C,
+    an error) stops what is still running."""
+    if executor.name == "ray":
+        from . import ray_tasks
 
-    Everything that can be a user mistake (no cluster at --address, a run no node can host) is raised
-    here, before the caller writes anything; the runs start only when the generator is first read.
-    Leaving the block (finished, Ctrl-C, an error) stops what is still running.
-    """
-    if executor.name == "local":
-        # the device is resolved before any run: a missing GPU is a user mistake, not a failed run
-        devices = {cfg.device: train.resolve_device(cfg.device) for _, cfg in todo}
-        yield local_runs(todo, total, arrays, devices, on_run_start, on_epoch)
-        return
-    from . import ray_tasks
+        yield from ray_tasks.runs(executor, list(todo), total, arrays)
+    elif executor.name == "interleave":
+        from . import interleave
 
-    with ray_tasks.session(executor, todo, arrays) as runs:
-        yield runs
+        yield from interleave.runs(executor, list(todo), total, arrays)
+    else:
+        yield from local_runs(todo, total, arrays)
 
 
-def local_runs(todo, total, arrays, devices, on_run_start=None, on_epoch=None):
-    cache = {}
+def local_runs(todo, total: int, arrays):
+    splits = SplitCache(arrays)
     for index, cfg in todo:
-        if on_run_start is not None:
-            on_run_start(index, total, cfg)
-        record = run_one(cfg, arrays[cfg.dataset], devices[cfg.device], cache, on_epoch)
-        yield Finished(index, cfg, record, running=0)
+        yield Progress("start", index, total, cfg)
+        try:
+            for item in train.run_events(cfg, splits.get(cfg)):
+                if isinstance(item, Epoch):
+                    yield Progress("epoch", index, total, cfg, epoch=item)
+                else:
+                    yield Progress("done", index, total, cfg, result=item)
+        except (KeyboardInterrupt, ConfigError, data.DataError):
+            raise
+        except Exception as exc:  # a crash inside one run is recorded, and the grid goes on
+            yield Progress("done", index, total, cfg, result=failed(cfg, exc))
 
 
-def run_one(cfg: RunConfig, arrays: dict, device, cache: dict, on_epoch=None) -> dict:
-    """Train one run and return its result record (env describes the machine it ran on).
+def failed(cfg: RunConfig, exc: BaseException, where: str | None = None) -> RunResult:
+    """The result of a run that did not finish: why, and where (the current traceback)."""
+    from . import env
 
-    cache keeps the last splits: consecutive runs that share them (the implementations of one seed)
-    build them once. A crash inside the run is recorded as failed; a user mistake is raised.
-    """
-    split_key = (cfg.dataset, cfg.family, cfg.protocol, cfg.seed, cfg.class_list, str(device))
-    if cache.get("key") != split_key:
-        cache.clear()  # drop the old splits before building new ones: at most one copy in memory
-        cache["splits"] = data.load(cfg, device=device, arrays=arrays)
-        cache["key"] = split_key
-    try:
-        fitted = train.run(cfg, cache["splits"], on_epoch=on_epoch)
-    except (KeyboardInterrupt, ConfigError, data.DataError):
-        raise
-    except Exception as exc:  # a crash inside one run is recorded, and the sweep goes on
-        fitted = failed_run(exc)
-    return results.make_result(cfg, fitted, device)
+    return RunResult.failed(cfg, f"{type(exc).__name__}: {exc}",
+                            where if where is not None else traceback.format_exc(limit=5),
+                            env=env.environment(train.resolve_device(cfg.device)))
 
 
-def failed_run(exc: BaseException | str, trace: str | None = None) -> dict:
-    """The measurements of a run that did not finish: why (exc), and where (the current traceback)."""
-    error = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
-    return {
-        "status": "failed",
-        "error": error,
-        "traceback": trace if trace is not None else traceback.format_exc(limit=5),
-        "history": [],
-        "test_acc": None,
-        "test_loss": None,
-        "best_val_acc": None,
-        "best_epoch": None,
-        "epochs_run": 0,
-        "train_seconds": None,
-        "train_samples_per_s": None,
-        "fit_seconds": None,
-    }
+class SplitCache:
+    """The splits of the runs being trained, built once per (dataset, family, protocol, seed, classes,
+    device): the implementations of one seed share them. keep: how many different ones to hold (the
+    local executor needs one at a time; an interleaved group all of its own)."""
+
+    def __init__(self, arrays: dict, keep: int = 1):
+        self.arrays, self.keep, self.built = arrays, keep, {}
+
+    def get(self, cfg: RunConfig, device=None):
+        device = device or train.resolve_device(cfg.device)
+        key = (cfg.dataset, cfg.family, cfg.protocol, cfg.seed, cfg.class_list, str(device))
+        if key not in self.built:
+            while len(self.built) >= self.keep:  # drop the oldest first: bounded copies in memory
+                self.built.pop(next(iter(self.built)))
+            self.built[key] = data.load(cfg, device=device, arrays=self.arrays[cfg.dataset])
+        return self.built[key]

@@ -1,8 +1,10 @@
 """Expand a grid of configurations and execute it: load data once, run each point, save each result.
 
 Every point is saved the moment it finishes (atomically), so an interrupted sweep loses only the runs
-in progress, and `resume=True` skips points whose result is already on disk. Where the runs execute
-(this process, or a Ray cluster) is the executor's business (executors); saving is always done here.
+in progress, and `resume=True` skips points whose result is already on disk. Each point is claimed
+(claims.py) just before it starts, so two commands writing into one folder never train it twice.
+Where the runs execute (this process, interleaved, or a Ray cluster) is the executor's business
+(executors); saving is always done here.
 """
 from __future__ import annotations
 
@@ -10,12 +12,15 @@ import itertools
 import os
 import signal
 import tempfile
+import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-from . import data, executors, registry, results
-from .config import ConfigError, RunConfig, check_family, for_family, validate
+from . import claims, data, executors, registry, results
+from .config import ConfigError, check_family, for_family, validate
+from .executors import Progress
+from .train import resolve_device
 
 
 def expand(families, impls, **axes) -> list:
@@ -23,7 +28,7 @@ def expand(families, impls, **axes) -> list:
 
     An axis value of None keeps the family's default. Pairs that do not exist (mlp x sklearn) are
     skipped; an implementation that exists for none of the families is an error. A family that does
-    not use hidden sizes keeps the default ones, so a --hidden axis does not repeat its runs.
+    not use hidden sizes keeps its default ones, so a --hidden axis does not repeat its runs.
     """
     for family in families:
         check_family(family)
@@ -34,17 +39,16 @@ def expand(families, impls, **axes) -> list:
                 f"choose from {', '.join(dict.fromkeys(i for f in families for i in registry.impl_names(f)))}"
             )
     names = list(axes)
-    # a list is an axis of several values; anything else (a tuple such as classes=(0, 1)) is one value
+    # each axis is a list of values; a single value (the study's fixed settings) is an axis of one
     values = [axes[name] if isinstance(axes[name], list) else [axes[name]] for name in names]
     configs = []
-    default_hidden = RunConfig.__dataclass_fields__["hidden"].default
     for family, impl in itertools.product(families, impls):
         if not registry.has(family, impl):
             continue
         for combo in itertools.product(*values):
             settings = dict(zip(names, combo))
-            if not registry.family(family).uses_hidden and "hidden" in settings:
-                settings["hidden"] = default_hidden
+            if not registry.family(family).uses_hidden:
+                settings.pop("hidden", None)
             configs.append(validate(for_family(family, impl, **settings)))
     return list(dict.fromkeys(configs))  # the same point twice (e.g. study sweeps sharing lr 0.01) runs once
 
@@ -64,73 +68,89 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-@dataclass(frozen=True)
-class Progress:
-    """Where a grid stands after a run finished: runs of this session done (failed ones included),
-    running, queued (not started yet), failed, and total (runs to do, points skipped by resume aside)."""
+def _already_done(out: Path, key: str) -> bool:
+    """Whether a finished run of this configuration from this environment is saved in out (the files of
+    a configuration carry its key in their names: only those are read)."""
+    for path in (Path(out) / "runs").glob(f"*-{key}-*.json"):
+        try:
+            result = results.read_result(path)
+        except results.ResultError:
+            continue
+        if result.finished and result.config_key == key and results.same_environment(result):
+            return True
+    return False
 
-    done: int
-    running: int
-    queued: int
-    failed: int
-    total: int
 
-
-def execute(configs, out, data_root=None, resume=False, on_run_start=None, on_epoch=None, on_run_end=None,
-            executor=None, on_progress=None):
+def execute(configs, out, data_root=None, resume=False, executor=None):
     """Run every config, saving each result to out/runs/ as it finishes (out=None: nothing is written).
-    Returns the result records.
+    A generator of executors.Progress: each run's start, epochs and result, and the points skipped.
 
-    executor: where runs execute (executors.LOCAL, the default: in this process, one after another).
-    Whatever the executor, results are saved here, in the order they finish. on_run_end(index, total,
-    cfg, record) follows each point (record None: skipped by resume); on_progress(progress, cfg, record)
-    follows each finished run. KeyboardInterrupt (Ctrl-C, and SIGTERM, which is turned into one) stops
-    at once: runs already finished stay on disk, runs in progress are stopped and not recorded.
+    KeyboardInterrupt (Ctrl-C, and SIGTERM, which is turned into one) stops at once: runs already
+    finished stay on disk, runs in progress are stopped and not recorded, claims are released.
     """
     out = Path(out) if out is not None else None
     if resume and out is None:
         raise ConfigError("resuming needs the results folder to resume from")
     executor = (executor or executors.LOCAL).check()
-    # every user mistake (data, device, cluster) surfaces before anything is written
+    # every user mistake (data, device, folder) surfaces before anything is written
     arrays = {name: data.load_arrays(name, data_root) for name in dict.fromkeys(c.dataset for c in configs)}
-    done = results.ok_config_keys(out) if resume else set()
-    todo = [(index, cfg) for index, cfg in enumerate(configs, 1) if results.config_key(cfg) not in done]
-    if on_run_end is not None:
+    for device in dict.fromkeys(c.device for c in configs):
+        resolve_device(device)  # a missing GPU is a user mistake, not a failed run
+    if out is not None:
+        check_writable(out)
+    total, skipped, held = len(configs), [], {}
+    done = results.finished_keys(out) if resume else set()
+
+    def claimed():
+        """The points to run, each claimed just before the executor takes it."""
         for index, cfg in enumerate(configs, 1):
-            if results.config_key(cfg) in done:
-                on_run_end(index, len(configs), cfg, None)
-    records, failed = [], 0
-    with executors.session(executor, todo, len(configs), arrays, on_run_start, on_epoch) as runs:
-        if out is not None:
-            check_writable(out)
-        # installed after the executor is ready: starting Ray sets a SIGTERM handler of its own
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
-        try:
-            for finished in runs:
+            key = results.config_key(cfg)
+            if key in done:
+                skipped.append(Progress("skipped", index, total, cfg, note="already done (--resume)"))
+                continue
+            if out is None:
+                yield index, cfg
+                continue
+            claim = claims.take(out, key)
+            if isinstance(claim, dict):
+                skipped.append(Progress("skipped", index, total, cfg,
+                                        note=f"being trained by process {claim['pid']} on {claim['host']}"))
+                continue
+            if resume and _already_done(out, key):  # finished by another command since we started
+                claims.release(claim)
+                skipped.append(Progress("skipped", index, total, cfg, note="already done (--resume)"))
+                continue
+            held[index] = claim
+            yield index, cfg
+
+    counts = {"done": 0, "failed": 0}
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
+    progress = executors.runs(executor, claimed(), total, arrays)
+    try:
+        for event in itertools.chain(progress, [None]):
+            while skipped:
+                yield skipped.pop(0)
+            if event is None:
+                break
+            if event.kind == "done":
                 if out is not None:
-                    results.save(finished.record, out)
-                records.append(finished.record)
-                failed += finished.record["status"] == "failed"
-                if on_run_end is not None:
-                    on_run_end(finished.index, len(configs), finished.cfg, finished.record)
-                if on_progress is not None:
-                    progress = Progress(len(records), finished.running,
-                                        len(todo) - len(records) - finished.running, failed, len(todo))
-                    on_progress(progress, finished.cfg, finished.record)
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-    return records
+                    results.save(event.result, out)
+                    if event.index in held:
+                        claims.release(held.pop(event.index))
+                counts["done"] += 1
+                counts["failed"] += event.result.status == "failed"
+                event = replace(event, **counts)
+            yield event
+    finally:
+        progress.close()
+        for claim in held.values():
+            claims.release(claim)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _main_thread() -> bool:
-    import threading
-
     return threading.current_thread() is threading.main_thread()
-
-
-def with_overrides(configs, **changes):
-    return [replace(cfg, **changes) for cfg in configs]
 
 
 def elapsed_since(started: float) -> str:
@@ -140,4 +160,4 @@ def elapsed_since(started: float) -> str:
 
 def default_out() -> Path:
     """$MNISTBENCH_OUT, else mnistbench-out/ in the working directory (never the committed results/)."""
-    return Path(os.environ.get("MNISTBENCH_OUT", "mnistbench-out"))
+    return Path(os.environ.get("MNISTBENCH_OUT") or "mnistbench-out")

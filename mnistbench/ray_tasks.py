@@ -22,13 +22,14 @@ import os
 import signal
 import socket
 import threading
-from contextlib import contextmanager
+from dataclasses import replace
 
 import numpy as np
 import torch
 
-from . import data, executors, registry, results, train
+from . import data, executors, registry, resultfile, train
 from .config import ConfigError
+from .result import RunResult
 
 NODE_RESOURCE = "mnistbench_node"
 INSTALL_HINT = "pip install 'mnistbench[ray]'"
@@ -50,27 +51,27 @@ def import_ray(local_instance: bool):
     return ray
 
 
-@contextmanager
-def session(executor, todo, arrays):
-    """Connect (or start a local instance), check that every run fits on some node, then hand out the
-    generator of finished runs (executors.session says more)."""
+def runs(executor, todo, total: int, arrays):
+    """Connect (or start a local instance), check that every run fits on some node, then yield the
+    Progress of each run as it finishes (executors.runs says more). Every user mistake (no cluster at
+    --address, a run no node can host) is raised before the first run starts."""
     if not todo:  # everything already done: no cluster needed
-        yield iter(())
         return
     ray = import_ray(local_instance=executor.address is None)
     sigterm = signal.getsignal(signal.SIGTERM) if _main_thread() else None
     owned = connect(ray, executor.address)
-    runs = None
+    finished = None
     try:
         nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
         plans = {index: plan(cfg, nodes, executor.runs_per_node) for index, cfg in todo}
         # a connection of this command's own ends with the command, and Ray then stops the job's tasks
         # itself; force-cancelling them just before that has aborted the driver inside Ray's task manager
-        runs = _runs(ray, todo, plans, arrays, slots(nodes, plans.values()), cancel=not owned)
-        yield runs
+        finished = _runs(ray, todo, plans, arrays, slots(nodes, plans.values()), cancel=not owned)
+        for index, cfg, result, running in finished:
+            yield executors.Progress("done", index, total, cfg, result=result, running=running)
     finally:
-        if runs is not None:
-            runs.close()  # a borrowed connection: cancels what is still queued or running
+        if finished is not None:
+            finished.close()  # a borrowed connection: cancels what is still queued or running
         if owned:
             ray.shutdown()
         if sigterm is not None:
@@ -173,8 +174,7 @@ def _runs(ray, todo, plans, arrays, capacity: int, cancel: bool):
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in ready:
                 index, cfg, p = pending.pop(ref)
-                record = collect(ray, ref, cfg, p)
-                yield executors.Finished(index, cfg, record, running=min(capacity, len(pending)))
+                yield index, cfg, collect(ray, ref, cfg, p), min(capacity, len(pending))
     finally:
         if cancel and pending:
             for ref in pending:
@@ -188,24 +188,24 @@ def reservation(p: dict) -> dict:
             "runs_per_node": p["runs_per_node"]}
 
 
-def collect(ray, ref, cfg, p: dict) -> dict:
-    """The record of a finished task; a task that raised, or whose worker was lost twice, is a failed run."""
+def collect(ray, ref, cfg, p: dict) -> RunResult:
+    """The result of a finished task; a task that raised, or whose worker was lost twice, is a failed run."""
     try:
-        record = ray.get(ref)
+        reply = ray.get(ref)
     except ray.exceptions.RayTaskError as exc:  # mnistbench's task code raised outside the training
         cause = getattr(exc, "cause", None) or exc
-        fitted = executors.failed_run(f"{type(cause).__name__}: {cause}", str(exc))
+        error, trace = f"{type(cause).__name__}: {cause}", str(exc)
     except ray.exceptions.RayError as exc:  # the worker process (or its node) was lost, on both attempts
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no reason given"
-        fitted = executors.failed_run(f"{type(exc).__name__} (after one retry): {reason}", "")
+        error, trace = f"{type(exc).__name__} (after one retry): {reason}", ""
     else:
-        if "user_error" in record:
-            kind = data.DataError if record["user_error"] == "DataError" else ConfigError
-            raise kind(record["message"])
-        return record
+        if "user_error" in reply:
+            kind = data.DataError if reply["user_error"] == "DataError" else ConfigError
+            raise kind(reply["message"])
+        return resultfile.parse(reply["result"])
     # nothing is known of the machine it died on: say so rather than describe this one
-    return {**results.make_result(cfg, fitted, "cpu", environment={"host": None, "device": p["device"]}),
-            "executor": {"name": "ray", "node_id": None, **reservation(p)}}
+    return RunResult.failed(cfg, error, trace, env={"host": None, "device": p["device"]},
+                            executor={"name": "ray", "node_id": None, **reservation(p)})
 
 
 def _shipped(configs) -> list:
@@ -221,11 +221,12 @@ def _shipped(configs) -> list:
 
 # ---------------------------------------------------------------- in the worker process
 _ARRAYS = {}  # dataset -> (object id, its arrays as tensors): fetched once per worker process and grid
-_SPLITS = {}  # the last splits built (executors.run_one): consecutive runs of one seed share them
+_SPLITS = {}  # dataset -> the SplitCache of this worker: consecutive runs of one seed share splits
 
 
 def run_task(cfg, boxed_arrays, device_name: str, reserved: dict, shipped: list) -> dict:
-    """Runs in a Ray worker: one run, with the driver's data and the threads reserved for it."""
+    """Runs in a Ray worker: one run, with the driver's data and the threads reserved for it. Returns
+    {"result": the RunResult's JSON} or, for a user mistake, {"user_error", "message"}."""
     import ray
 
     for item in shipped:
@@ -233,20 +234,25 @@ def run_task(cfg, boxed_arrays, device_name: str, reserved: dict, shipped: list)
     ref = boxed_arrays[0]  # boxed in a list, so that Ray hands over the reference, not a copy per run
     fetch = _ARRAYS.get(cfg.dataset, (None,))[0] != ref.hex()  # first run here, or a new grid of this job
     if fetch:
-        _SPLITS.clear()
         # copies: the object store's arrays are read-only, and torch wants to own its memory
         _ARRAYS[cfg.dataset] = (ref.hex(), {part: (torch.from_numpy(np.array(x)), torch.from_numpy(np.array(y)))
                                             for part, (x, y) in ray.get(ref).items()})
+        _SPLITS[cfg.dataset] = executors.SplitCache({cfg.dataset: _ARRAYS[cfg.dataset][1]})
     torch.set_num_threads(reserved["num_cpus"])
     try:
         device = train.resolve_device(device_name)
-        record = executors.run_one(cfg, _ARRAYS[cfg.dataset][1], device, _SPLITS)
+        try:
+            result = train.run_one(cfg, _SPLITS[cfg.dataset].get(cfg, device))
+        except (ConfigError, data.DataError):
+            raise
+        except Exception as exc:  # a crash inside one run is recorded, as locally
+            result = executors.failed(cfg, exc)
     except (ConfigError, data.DataError) as exc:  # the driver raises it again: a user mistake ends the grid
         return {"user_error": type(exc).__name__, "message": str(exc)}
-    record["executor"] = {"name": "ray", "node_id": ray.get_runtime_context().get_node_id(), **reserved,
-                          "niceness": os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None,
-                          "worker_pid": os.getpid(), "fetched_data": fetch}
-    return record
+    where = {"name": "ray", "node_id": ray.get_runtime_context().get_node_id(), **reserved,
+             "niceness": os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None,
+             "worker_pid": os.getpid(), "fetched_data": fetch}
+    return {"result": replace(result, executor=where).to_json()}
 
 
 def _main_thread() -> bool:

@@ -1,75 +1,37 @@
-"""Run results: one JSON file per run, written atomically; a folder of them becomes one DataFrame."""
+"""Run files: one JSON file per run under <out>/runs/, written atomically; a folder read back as RunResults.
+
+Reading validates (resultfile.parse): a file that cannot be a run is skipped, with the reason. One
+result counts per run identity (its configuration and seed, in one environment): a copied file, a rerun
+or two sweeps into one folder count once, and the extra files are named with which one was kept and why.
+"""
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import os
 import sys
 import tempfile
-import time
-import uuid
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import env
-from .config import RunConfig
+from .result import RunResult, config_key
+from .resultfile import ResultError, parse
 
-REQUIRED_KEYS = ("run_id", "config", "status", "test_acc", "history")
-STATUSES = ("ok", "diverged", "failed")
-
-
-class ResultError(RuntimeError):
-    """A result file or folder that is not what it claims to be."""
-
-
-def config_key(cfg: RunConfig) -> str:
-    """A short hash of everything that defines a run's outcome (not its tags): the resume key."""
-    payload = {k: v for k, v in cfg.to_dict().items() if k != "tags"}
-    return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
-
-
-def new_run_id(cfg: RunConfig) -> str:
-    """family-impl-confighash-time-random: unique across parallel processes (tox envs, shells)."""
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    return f"{cfg.family}-{cfg.impl}-{config_key(cfg)}-{stamp}-{uuid.uuid4().hex[:6]}"
-
-
-def _finite_or_none(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # JSON has no NaN or Infinity; null reads back as missing
-    return value
-
-
-def _clean(obj):
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    return _finite_or_none(obj)
-
-
-def make_result(cfg: RunConfig, fitted: dict, device, environment: dict | None = None) -> dict:
-    """The flat record saved for a run (see README 'Result files' for the keys). environment: where the
-    run executed, when not here (default: env.environment(device) of this process)."""
-    record = {
-        "run_id": new_run_id(cfg),
-        "config_key": config_key(cfg),
-        "config": cfg.to_dict(),
-        "family": cfg.family,
-        "impl": cfg.impl,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    record.update({k: v for k, v in fitted.items() if k != "model"})
-    record["env"] = env.environment(device) if environment is None else environment
-    return _clean(record)
+__all__ = ["Loaded", "ResultError", "atomic_write_text", "config_key", "environment_id", "load", "read_result",
+           "save", "to_frame", "ResultWarning", "load_results", "finished_keys"]
+MAX_FILE_BYTES = 64 * 2**20  # a run file is a few hundred kB at most; anything far larger is not one
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and os.replace: a reader sees all or nothing."""
+    """Write UTF-8 via a temp file in the same folder and os.replace: a reader sees all or nothing. The
+    file gets the mode a plain open() would (0666 less the umask), not mkstemp's 0600."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as handle:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -79,58 +41,130 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def save(record: dict, out_dir: Path) -> Path:
+def save(result: RunResult, out_dir: Path) -> Path:
     runs = Path(out_dir) / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    path = runs / f"{record['run_id']}.json"
-    atomic_write_text(path, json.dumps(record, indent=1, allow_nan=False))
+    path = runs / f"{result.run_id}.json"
+    atomic_write_text(path, json.dumps(result.to_json(), indent=1, allow_nan=False))
     return path
 
 
-def read_run(path: Path) -> dict:
-    """One result file, checked: raises ResultError if it is not a run record."""
+def _no_constants(name: str):
+    raise ValueError(f"{name} (mnistbench writes no NaN or Infinity)")
+
+
+def read_result(path: Path) -> RunResult:
+    """One run file, checked: ResultError (naming the file and why) if it is not a run mnistbench wrote."""
+    path = Path(path)
     try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultError(f"{path} is not a readable JSON result: {exc}") from None
-    if not isinstance(record, dict) or any(k not in record for k in REQUIRED_KEYS):
-        raise ResultError(f"{path} is not a run result (missing {', '.join(REQUIRED_KEYS)})")
-    if record["status"] not in STATUSES or not isinstance(record["config"], dict):
-        raise ResultError(f"{path} is not a run result (bad status or config)")
-    return record
+        if not path.is_file():  # a named pipe or a device would block or never end
+            raise ResultError(f"{path} is not a regular file")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ResultError(f"{path} is {path.stat().st_size / 2**20:.0f} MiB, far larger than a run file")
+        raw = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constants)
+    except ResultError:
+        raise
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ResultError(f"{path} is not a readable JSON result: {reason}") from None
+    try:
+        return parse(raw)
+    except ResultError as exc:
+        raise ResultError(f"{path}: {exc}") from None
 
 
-def load_runs(folder: Path, warn=True) -> list[dict]:
-    """Every valid run under folder/runs (or folder itself); corrupt files are skipped with a warning."""
+def environment_id(env: dict) -> tuple:
+    """What makes two runs of one configuration different measurements: the host and the Python
+    environment (its prefix; older files: the torch version and tox env)."""
+    return (env.get("host"), env.get("prefix") or (env.get("torch"), env.get("tox_env")))
+
+
+def run_identity(result: RunResult) -> tuple:
+    return (result.config_key, environment_id(result.env))
+
+
+@dataclass
+class Loaded:
+    """A folder's runs: one result per run identity, the files skipped (path, reason) and the duplicate
+    files set aside (extra path, kept path, why), each to be named in a warning."""
+
+    results: list[RunResult] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    duplicates: list[tuple[Path, Path, str]] = field(default_factory=list)
+
+    def warnings(self) -> list[str]:
+        return [f"skipping {reason}" for _, reason in self.skipped] + [
+            f"{extra} repeats the run in {kept} (same configuration, seed and environment): counted once, "
+            f"keeping {kept.name} ({why})" for extra, kept, why in self.duplicates]
+
+
+def _preference(item: tuple[Path, RunResult]):
+    """Which of several files of one run counts: a finished run over a failed one, a file named after
+    its own run id over a copy, then the newest."""
+    path, result = item
+    return (result.finished, path.stem == result.run_id, result.created, path.name)
+
+
+def _why(kept: RunResult, kept_path: Path, other: RunResult, other_path: Path) -> str:
+    if kept.finished != other.finished:
+        return "the finished one"
+    if (kept_path.stem == kept.run_id) != (other_path.stem == other.run_id):
+        return "the file named after its run id; the other is a copy"
+    return "the newest"
+
+
+def runs_folder(folder: Path) -> Path:
     folder = Path(folder)
-    runs_dir = folder / "runs" if (folder / "runs").is_dir() else folder
-    records = []
-    for path in sorted(runs_dir.glob("*.json")):
+    return folder / "runs" if (folder / "runs").is_dir() else folder
+
+
+def load(folder: Path) -> Loaded:
+    """Every valid run under folder/runs (or folder itself), one per run identity."""
+    loaded, by_identity = Loaded(), {}
+    for path in sorted(runs_folder(folder).glob("*.json")):
         try:
-            records.append(read_run(path))
+            result = read_result(path)
         except ResultError as exc:
-            if warn:
-                print(f"warning: skipping {exc}", file=sys.stderr)
-    return records
+            loaded.skipped.append((path, str(exc)))
+            continue
+        by_identity.setdefault(run_identity(result), []).append((path, result))
+    for candidates in by_identity.values():
+        kept_path, kept = max(candidates, key=_preference)
+        for path, result in candidates:
+            if path != kept_path:
+                loaded.duplicates.append((path, kept_path, _why(kept, kept_path, result, path)))
+        loaded.results.append(kept)
+        loaded.paths.append(kept_path)
+    return loaded
+
+
+class ResultWarning(UserWarning):
+    """A run file skipped as unreadable, or set aside as a duplicate, while reading a folder."""
+
+
+def load_results(folder: Path) -> list[RunResult]:
+    """The runs of a folder; each skipped or duplicate file is a ResultWarning naming it."""
+    loaded = load(folder)
+    for line in loaded.warnings():
+        warnings.warn(line, ResultWarning, stacklevel=2)
+    return loaded.results
 
 
 def to_frame(source):
-    """One row per run: config fields flattened, flat metrics, env fields prefixed with env_."""
+    """One row per run (RunResult.to_row): from a folder, or from RunResults."""
     import pandas as pd
 
-    records = load_runs(source) if isinstance(source, (str, Path)) else list(source)
-    rows = []
-    for rec in records:
-        row = {k: v for k, v in rec.items() if not isinstance(v, (dict, list))}
-        row.update({k: v for k, v in rec["config"].items() if k != "tags"})
-        row["tags"] = rec["config"].get("tags") or {}
-        row.update({f"env_{k}": v for k, v in (rec.get("env") or {}).items()})
-        for key in ("history", "per_class_acc", "confusion", "split_sizes"):
-            row[key] = rec.get(key)
-        rows.append(row)
-    return pd.DataFrame(rows)
+    results = load(source).results if isinstance(source, (str, Path)) else list(source)
+    return pd.DataFrame([r.to_row() for r in results])
 
 
-def ok_config_keys(folder: Path) -> set[str]:
-    """config_key of every finished (ok or diverged) run in folder: what --resume may skip."""
-    return {r.get("config_key") for r in load_runs(folder, warn=False) if r["status"] in ("ok", "diverged")}
+def same_environment(result: RunResult) -> bool:
+    """Whether a run was made in this Python environment (older files, which do not say, count as it)."""
+    return result.env.get("prefix", sys.prefix) == sys.prefix
+
+
+def finished_keys(folder: Path) -> set[str]:
+    """config_key of every finished (ok or diverged) run in folder from this Python environment: what
+    --resume may skip (a run of another torch environment into the same folder is not this one's)."""
+    return {r.config_key for r in load(folder).results if r.finished and same_environment(r)}

@@ -68,3 +68,12 @@ def timing_fields(epoch_seconds, samples_per_epoch: int | None, noise: dict) -> 
     reasons = unstable_reasons(fields.get("epoch_seconds_cv"), noise)
     fields.update(timing_unstable=bool(reasons), timing_unstable_reason="; ".join(reasons) or None)
     return fields
+
+
+def timing_flags(seconds, noise: dict) -> dict:
+    """timing_unstable with its reason, from raw times (steady-state epochs or interleaved blocks) and
+    the noise readings; computed when a result is read, so old files get today's rule."""
+    seconds = [s for s in seconds if s is not None]
+    cv = stats.timing_summary(seconds)["cv"] if len(seconds) > 1 else None
+    reasons = unstable_reasons(cv if cv is not None and math.isfinite(cv) else None, noise)
+    return {"timing_unstable": bool(reasons), "timing_unstable_reason": "; ".join(reasons) or None}

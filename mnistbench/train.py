@@ -1,40 +1,43 @@
-"""The one training loop for every iterative implementation, evaluation, and run() tying them together.
+"""The one training loop for every iterative implementation, evaluation, and run_one() tying them together.
+
+The loop is a generator, `training()`, that does one update per item it yields, so that whoever drives
+it decides what is timed: run_one() times whole epochs, interleave.py times blocks of steps of several
+runs in turn. Both give the same weights, batches and histories, bit for bit.
 
 The timing model (docs/measuring.md says the same for users):
-- `train_seconds` is the sum over epochs of each epoch's timed region: the epoch's shuffle (a random
-  permutation and one gather into reused buffers), every update step, and the epoch's loss/accuracy
-  reduction on the device. The device is synchronised at both edges of each epoch, nowhere inside.
-- `eval_seconds` is the per-epoch validation (with the host read of the epoch's training loss) plus the
-  final test evaluation.
+- an epoch's `train_seconds` is its timed region: the epoch's shuffle (a random permutation and one
+  gather into reused buffers), every update step, and the epoch's loss/accuracy reduction on the device.
+  The device is synchronised at both edges, nowhere inside; nothing is read back to the host.
+- `eval_seconds` is the per-epoch validation (with the host read of the epoch's loss) plus the test.
 - One-time costs are paid before the first timed epoch: warm_up runs steps on a throwaway model, and the
-  shuffle buffers are allocated and first touched untimed. The first epoch is still reported apart
-  (`first_epoch_seconds`) and left out of the steady-state figures (runtiming.epoch_figures).
-Inside an epoch nothing is read back to the host: each step's loss and logits are kept as device
-tensors in a list and reduced once after the epoch.
+  shuffle buffers are allocated and first touched untimed. The first epoch is still left out of the
+  steady-state figures (runtiming.epoch_figures).
 """
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from . import env, models, registry, runtiming
+from . import env, models, registry
 from .config import ConfigError, RunConfig
+from .result import Epoch, RunResult, new_run_id, now
 
 EVAL_BATCH = 8192  # evaluation is chunked only to bound memory; it does not change any metric
 # A run has diverged when a loss is NaN or infinite, or when its training loss is this many times the
-# loss of a uniform guess (ln C): then the weights have exploded, even if a clamp keeps the loss finite
-# (the notebook's losses clamp p, so an exploded manual model can report a large but finite loss).
+# loss of a uniform guess (ln C): then the weights have exploded, even if a clamp keeps the loss finite.
 DIVERGENCE_FACTOR = 3.0
+EPOCH_END = "epoch end"  # what training() yields after an epoch's last step: the caller stops its timer
 
 
-def has_diverged(record: dict, n_classes: int) -> bool:
-    losses = (record["train_loss"], record["val_loss"])
-    if not all(math.isfinite(loss) for loss in losses):
+def has_diverged(epoch: Epoch, n_classes: int) -> bool:
+    losses = (epoch.train_loss, epoch.val_loss)
+    if not all(loss is not None and math.isfinite(loss) for loss in losses):
         return True
-    return record["train_loss"] > DIVERGENCE_FACTOR * math.log(n_classes)
+    return epoch.train_loss > DIVERGENCE_FACTOR * math.log(n_classes)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -55,11 +58,9 @@ def sync(device) -> None:
 
 
 def shuffle_buffers(x, y) -> tuple[torch.Tensor, torch.Tensor]:
-    """Room for one shuffled copy of (x, y), allocated once per training and reused every epoch: a fresh
-    copy of a 100+ MB training set each epoch costs more in page faults than the gather itself."""
+    """Room for one shuffled copy of (x, y), allocated once per training and first touched untimed (an
+    identity gather writes every page), so the first timed epoch does not pay fresh memory's page faults."""
     x_out, y_out = torch.empty_like(x), torch.empty_like(y)
-    # first touch, untimed: an identity gather writes every page now, so the first timed epoch does not
-    # pay the page faults of fresh memory (the permutation generator is not used: batches stay the same)
     identity = torch.arange(len(y), device=x.device)
     torch.index_select(x, 0, identity, out=x_out)
     torch.index_select(y, 0, identity, out=y_out)
@@ -76,8 +77,7 @@ def epoch_batches(x, y, batch_size: int, generator: torch.Generator, loader: str
     Both draw the permutation from `generator` on the CPU, so batches do not depend on the device.
     """
     if loader == "dataloader":
-        dataset = TensorDataset(x, y)
-        yield from DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
+        yield from DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True, generator=generator)
         return
     perm = torch.randperm(len(y), generator=generator).to(x.device, non_blocking=True)
     x_out, y_out = buffers if buffers is not None else (None, None)
@@ -87,23 +87,6 @@ def epoch_batches(x, y, batch_size: int, generator: torch.Generator, loader: str
         yield x_shuffled[start : start + batch_size], y_shuffled[start : start + batch_size]
 
 
-def train_epoch(model, x, y, batch_size, generator, loader="tensor", buffers=None):
-    """One pass of updates. Returns device tensors (mean loss, correct count) and the sample count.
-    The batches are views of `buffers` (if given), which the next epoch overwrites: all of this epoch's
-    uses of them are queued before this function returns."""
-    losses, logits, labels, sizes = [], [], [], []
-    for xb, yb in epoch_batches(x, y, batch_size, generator, loader, buffers):
-        loss, out = model.step(xb, yb)
-        losses.append(loss)
-        logits.append(out)
-        labels.append(yb)
-        sizes.append(len(yb))
-    weights = torch.tensor(sizes, dtype=torch.float32, device=x.device)
-    mean_loss = (torch.stack(losses).float() * weights).sum() / weights.sum()
-    correct = (models.predictions(torch.cat(logits)) == torch.cat(labels)).sum()
-    return mean_loss, correct, sum(sizes)
-
-
 @torch.no_grad()
 def evaluate(model, split, with_predictions: bool = False) -> dict:
     """Loss (the implementation's own), accuracy and optionally predictions on a split, in eval mode."""
@@ -111,165 +94,172 @@ def evaluate(model, split, with_predictions: bool = False) -> dict:
     chunks = [model.logits(split.x[i : i + EVAL_BATCH]) for i in range(0, len(split), EVAL_BATCH)]
     logits = torch.cat(chunks)
     preds = models.predictions(logits)
-    out = {
-        "loss": float(model.loss(logits, split.y)),
-        "acc": float((preds == split.y).float().mean()),
-    }
+    out = {"loss": float(model.loss(logits, split.y)), "acc": float((preds == split.y).float().mean())}
     if with_predictions:
         out["preds"] = preds
     return out
 
 
-def fit(model, splits, cfg: RunConfig, on_epoch=None) -> dict:
+@dataclass(frozen=True)
+class Fitted:
+    """What training() returns when it stops: the epochs, which one's weights are kept, and why it stopped."""
+
+    history: tuple[Epoch, ...]
+    best_epoch: int
+    restored_best: bool
+    status: str  # "ok" | "diverged"
+    eval_seconds: float
+
+
+def training(model, splits, cfg: RunConfig):
     """Train with per-epoch validation and optional early stopping; restore the best state if stopping.
 
-    Returns history (one dict per epoch), best_epoch, best_val_loss, best_val_acc (both at best_epoch),
-    status ("ok" | "diverged"), diverged_epoch, train_seconds, eval_seconds, samples_trained.
+    A generator: yields None after each update; after an epoch's last update (and the device-side
+    reduction of its loss and accuracy) it yields EPOCH_END, and the caller sends back the epoch's
+    timed seconds; it then validates and yields the epoch's Epoch. Returns a Fitted (StopIteration.value).
     """
-    device = splits.train.x.device
+    x, y = splits.train.x, splits.train.y
     generator = torch.Generator().manual_seed(cfg.seed)
-    history, best_state = [], None
-    best = {"epoch": 0, "val_loss": math.inf, "val_acc": 0.0}
-    status, diverged_epoch, since_best = "ok", None, 0
-    train_seconds = eval_seconds = 0.0
-    samples = 0
-    buffers = shuffle_buffers(splits.train.x, splits.train.y) if cfg.loader == "tensor" else None
+    buffers = shuffle_buffers(x, y) if cfg.loader == "tensor" else None
+    history, best_state, best_epoch, best_loss, since_best = [], None, 0, math.inf, 0
+    status, eval_seconds = "ok", 0.0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        sync(device)
-        started = time.perf_counter()
-        mean_loss, correct, n = train_epoch(model, splits.train.x, splits.train.y, cfg.batch_size,
-                                            generator, cfg.loader, buffers)
-        sync(device)
-        epoch_seconds = time.perf_counter() - started
-        train_seconds += epoch_seconds
-        samples += n
+        losses, logits, labels, sizes = [], [], [], []
+        for xb, yb in epoch_batches(x, y, cfg.batch_size, generator, cfg.loader, buffers):
+            loss, out = model.step(xb, yb)
+            losses.append(loss)
+            logits.append(out)
+            labels.append(yb)
+            sizes.append(len(yb))
+            yield None
+        weights = torch.tensor(sizes, dtype=torch.float32, device=x.device)
+        mean_loss = (torch.stack(losses).float() * weights).sum() / weights.sum()
+        correct = (models.predictions(torch.cat(logits)) == torch.cat(labels)).sum()
+        train_seconds = yield EPOCH_END
 
         started = time.perf_counter()
         val = evaluate(model, splits.val)
-        record = {
-            "epoch": epoch,
-            "train_loss": float(mean_loss),  # the epoch's one host read
-            "train_acc": int(correct) / n,
-            "val_loss": val["loss"],
-            "val_acc": val["acc"],
-            "train_seconds": epoch_seconds,
-            "train_samples_per_s": n / epoch_seconds if epoch_seconds > 0 else math.nan,
-        }
-        record["eval_seconds"] = time.perf_counter() - started
-        eval_seconds += record["eval_seconds"]
+        record = Epoch(epoch=epoch, train_loss=_finite(float(mean_loss)), train_acc=int(correct) / sum(sizes),
+                       val_loss=_finite(val["loss"]), val_acc=val["acc"], train_seconds=train_seconds,
+                       eval_seconds=time.perf_counter() - started)
+        eval_seconds += record.eval_seconds
         history.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
-        if has_diverged(record, splits.n_classes):
-            status, diverged_epoch = "diverged", epoch
-            break
-        if record["val_loss"] < best["val_loss"]:
-            best = {"epoch": epoch, "val_loss": record["val_loss"], "val_acc": record["val_acc"]}
-            since_best = 0
+        # decided before yielding the epoch: the next item the caller asks for is the next epoch's
+        # first step, inside its timer
+        stop = has_diverged(record, splits.n_classes)
+        if stop:
+            status = "diverged"
+        elif record.val_loss < best_loss:
+            best_epoch, best_loss, since_best = epoch, record.val_loss, 0
             if cfg.patience is not None:
                 best_state = model.state_dict()
         else:
             since_best += 1
-            if cfg.patience is not None and since_best >= cfg.patience:
-                break
+            stop = cfg.patience is not None and since_best >= cfg.patience
+        yield record
+        if stop:
+            break
     if best_state is not None:
         model.load_state_dict(best_state)
-    return {
-        "history": history,
-        "best_epoch": best["epoch"],
-        "best_val_loss": best["val_loss"],
-        "best_val_acc": best["val_acc"],  # the accuracy of the epoch whose weights are kept
-        "status": status,
-        "diverged_epoch": diverged_epoch,
-        "train_seconds": train_seconds,
-        "eval_seconds": eval_seconds,
-        "samples_trained": samples,
-        "restored_best": best_state is not None,
-    }
+    return Fitted(tuple(history), best_epoch, best_state is not None, status, eval_seconds)
 
 
-def fit_once(model, splits) -> dict:
-    """Train a non-iterative implementation (scikit-learn) and describe it like an iterative run."""
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None  # JSON has no NaN: a diverged loss is recorded as null
+
+
+def timed_epochs(model, splits, cfg: RunConfig):
+    """Drive training() an epoch at a time, timing each between device syncs. Yields each Epoch, and last
+    the Fitted."""
+    device = splits.train.x.device
+    steps = training(model, splits, cfg)
+    try:
+        while True:
+            sync(device)
+            started = time.perf_counter()
+            while next(steps) is not EPOCH_END:
+                pass
+            sync(device)
+            yield steps.send(time.perf_counter() - started)
+    except StopIteration as stop:
+        yield stop.value
+
+
+def fit_once(model, splits) -> tuple[Fitted, int, bool]:
+    """Train a non-iterative implementation (scikit-learn) in one call; describe it as one epoch whose
+    time is fit_seconds (a solver's fit is not an SGD epoch: no epoch time, no samples/s)."""
     started = time.perf_counter()
     n_iter, converged = model.fit(splits.train.x, splits.train.y)
     fit_seconds = time.perf_counter() - started
     started = time.perf_counter()
     train, val = evaluate(model, splits.train), evaluate(model, splits.val)
     eval_seconds = time.perf_counter() - started
-    # a solver's fit is not an SGD epoch: its time is fit_seconds, and it has no epoch time or samples/s
-    record = {
-        "epoch": 1,
-        "train_loss": train["loss"],
-        "train_acc": train["acc"],
-        "val_loss": val["loss"],
-        "val_acc": val["acc"],
-        "fit_seconds": fit_seconds,
-        "train_seconds": None,
-        "train_samples_per_s": None,
-        "eval_seconds": eval_seconds,
-    }
-    return {
-        "history": [record],
-        "best_epoch": 1,
-        "best_val_loss": val["loss"],
-        "best_val_acc": val["acc"],
-        "status": "ok",
-        "diverged_epoch": None,
-        "fit_seconds": fit_seconds,
-        "train_seconds": None,
-        "eval_seconds": eval_seconds,
-        "samples_trained": len(splits.train),
-        "restored_best": False,
-        "solver_iterations": n_iter,
-        "solver_converged": converged,
-    }
+    epoch = Epoch(1, train["loss"], train["acc"], val["loss"], val["acc"], None, eval_seconds, fit_seconds)
+    return Fitted((epoch,), 1, False, "ok", eval_seconds), n_iter, converged
 
 
-def warm_up(cfg, splits, device) -> None:
-    """Pay one-time costs (allocator, kernels, CUDA context) on a throwaway model before timing."""
+def warm_up(cfg, splits, device, steps: int = 3):
+    """Pay one-time costs (allocator, kernels, CUDA context) on a throwaway model before timing; returns
+    the seconds per step of the last of them (interleave.py calibrates its blocks from it)."""
     model = models.build(cfg, splits.n_features, splits.n_classes, device)
-    if registry.implementation(cfg.family, cfg.impl).iterative:
-        xb, yb = splits.train.x[: cfg.batch_size], splits.train.y[: cfg.batch_size]
-        for _ in range(3):
-            model.step(xb, yb)
+    if not registry.implementation(cfg.family, cfg.impl).iterative:
+        return None
+    xb, yb = splits.train.x[: cfg.batch_size], splits.train.y[: cfg.batch_size]
+    for _ in range(steps):
         sync(device)
+        started = time.perf_counter()
+        model.step(xb, yb)
+        sync(device)
+    return time.perf_counter() - started
 
 
-def run(cfg: RunConfig, splits, on_epoch=None) -> dict:
-    """Train cfg's model on splits (already on the device) and return the measurements of the run."""
+def finish(cfg: RunConfig, model, splits, fitted: Fitted, noise: dict, solver=(None, None), **extra) -> RunResult:
+    """The RunResult of a trained model: its test metrics and confusion matrix, with what was measured."""
     device = splits.train.x.device
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
-    noise = env.noise_start()  # before any of this run's own work
-    warm_up(cfg, splits, device)
-    model = models.build(cfg, splits.n_features, splits.n_classes, device)
-    iterative = registry.implementation(cfg.family, cfg.impl).iterative
-    if iterative:
-        fitted = fit(model, splits, cfg, on_epoch)
-    else:
-        fitted = fit_once(model, splits)
-        if on_epoch is not None:
-            on_epoch(fitted["history"][0])
     started = time.perf_counter()
     test = evaluate(model, splits.test, with_predictions=True)
-    sync(device)  # the predictions too
-    fitted["eval_seconds"] += time.perf_counter() - started
-    epoch_seconds = [r["train_seconds"] for r in fitted["history"]] if iterative else []
-    fitted.update(runtiming.timing_fields(epoch_seconds, len(splits.train) if iterative else None,
-                                          env.noise_since(noise)))
-    n_classes = splits.n_classes
-    truth, preds = splits.test.y.cpu(), test.pop("preds").cpu()
-    confusion = torch.bincount(truth * n_classes + preds, minlength=n_classes * n_classes)
-    confusion = confusion.reshape(n_classes, n_classes)
-    per_class = confusion.diagonal().double() / confusion.sum(1).clamp(min=1).double()
-    fitted.update(
-        test_loss=test["loss"],
-        test_acc=test["acc"],
-        confusion=confusion.tolist(),
-        per_class_acc={str(c): float(a) for c, a in zip(splits.classes, per_class)},
-        epochs_run=len(fitted["history"]) if iterative else fitted["solver_iterations"],
+    truth, preds = splits.test.y.cpu(), test["preds"].cpu()  # the .cpu() waits for the device
+    test_seconds = time.perf_counter() - started
+    n = splits.n_classes
+    confusion = torch.bincount(truth * n + preds, minlength=n * n).reshape(n, n).tolist()
+    return RunResult(
+        config=cfg, status=fitted.status, run_id=new_run_id(cfg), created=now(), history=fitted.history,
+        best_epoch=fitted.best_epoch, restored_best=fitted.restored_best,
+        eval_seconds=fitted.eval_seconds + test_seconds, test_loss=_finite(test["loss"]), test_acc=test["acc"],
+        confusion=tuple(map(tuple, confusion)),
         split_sizes={"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
-    )
-    fitted["model"] = model  # for callers that want the trained weights; results.save drops it
-    return fitted
+        solver_iterations=solver[0], solver_converged=solver[1], noise=noise, env=env.environment(device),
+        **extra)
+
+
+def run_events(cfg: RunConfig, splits):
+    """Train cfg's model on splits (already on the device): yields each Epoch as it ends, then the
+    RunResult. torch's thread count is cfg.threads during the run and restored after."""
+    device = splits.train.x.device
+    threads = torch.get_num_threads()
+    try:
+        if cfg.threads is not None:
+            torch.set_num_threads(cfg.threads)
+        noise = env.noise_start()  # before any of this run's own work
+        warm_up(cfg, splits, device)
+        model = models.build(cfg, splits.n_features, splits.n_classes, device)
+        if registry.implementation(cfg.family, cfg.impl).iterative:
+            for item in timed_epochs(model, splits, cfg):
+                if isinstance(item, Fitted):
+                    yield finish(cfg, model, splits, item, env.noise_since(noise))
+                else:
+                    yield item
+        else:
+            fitted, n_iter, converged = fit_once(model, splits)
+            yield fitted.history[0]
+            yield finish(cfg, model, splits, fitted, env.noise_since(noise), solver=(n_iter, converged))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def run_one(cfg: RunConfig, splits) -> RunResult:
+    """Train one run and return its result (run_events without the epochs)."""
+    for item in run_events(cfg, splits):
+        result = item
+    return result

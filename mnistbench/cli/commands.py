@@ -8,19 +8,17 @@ from pathlib import Path
 from .. import api, harness, registry
 from ..config import RunConfig
 from . import options
-from .output import print_epoch, print_progress, print_run_end, print_run_start, print_skipped, summary_table
+from .output import print_progress, summary_table
 
 
 def add_run(sub) -> None:
     run = sub.add_parser("run", help="train every (family, impl) pair at one setting and save the results")
-    options.add(run, *options.TRAINING, "resume", "quiet", "profile")
+    options.add(run, *options.TRAINING, "resume", "quiet", "profile", *options.INTERLEAVE)
     run.set_defaults(handler=cmd_run)
-    sweep = sub.add_parser("sweep", help="a grid: --lr, --batch-size, --seed take comma lists, --hidden several")
-    options.add(sweep, *options.TRAINING, "resume", "quiet", *options.EXECUTION,
-                lr={"help": "comma list of learning rates (default: the family's)"},
-                batch_size={"help": "comma list of batch sizes (default: the family's)"},
-                seed={"help": "comma list of seeds (default 0)"},
-                hidden={"nargs": "+", "help": "MLP hidden sizes, several: 512,128 256,64"})
+    sweep = sub.add_parser("sweep", help="a grid: --lr, --batch-size, --seed, --threads, --dtype take comma "
+                                         "lists, --hidden repeats")
+    options.add(sweep, *options.TRAINING, "resume", "quiet", *options.EXECUTION, *options.INTERLEAVE,
+                **options.SWEEP_LISTS)
     sweep.set_defaults(handler=cmd_sweep)
     study = sub.add_parser("study", help="the notebook's whole study (all models, MLP lr and batch sweeps, seeds)")
     options.add(study, "seeds", "epochs", "device", "dtype", "threads", "data_root", "out", "resume", "verbose",
@@ -41,44 +39,46 @@ def add_run(sub) -> None:
     listing.set_defaults(handler=cmd_list)
 
 
+def train_and_print(args, configs, out, epochs: bool) -> list:
+    """Train configs, printing a line as each run starts, ends (and per epoch); the results."""
+    profiler = None
+    if getattr(args, "profile", False):
+        from .perf import RunProfiler
+
+        profiler = RunProfiler(args, out)
+    trained = []
+    for event in api.execute(configs, out=out, data_root=args.data_root, resume=args.resume,
+                             executor=options.executor_from(args)):
+        if profiler is not None:
+            profiler.see(event)
+        print_progress(event, epochs=epochs)
+        if event.kind == "done":
+            trained.append(event.result)
+    return trained
+
+
 def cmd_run(args, lists=False):
     out = args.out or harness.default_out()
     started = time.perf_counter()
-    on_run_start, on_run_end = print_run_start, print_run_end
-    if getattr(args, "profile", False):
-        from .perf import profiling_hooks
-
-        on_run_start, on_run_end = profiling_hooks(args, out, on_run_start, on_run_end)
-    train = api.sweep if lists else api.run
-    records = train(args.family, args.impl, out=out, data_root=args.data_root, resume=args.resume,
-                    **progress_printers(args, on_run_start, None if args.quiet else print_epoch, on_run_end),
-                    **options.training_options(args))
-    if records:
+    configs = api.plan(args.family, args.impl, lists=lists, command="sweep" if lists else "run",
+                       **options.training_options(args))
+    trained = train_and_print(args, configs, out, epochs=not args.quiet)
+    if trained:
         print()
-        print(summary_table(records))
-    print(f"\n{len(records)} run(s) saved in {Path(out) / 'runs'} ({harness.elapsed_since(started)})")
-    return exit_status(records)
+        print(summary_table(trained))
+    print(f"\n{len(trained)} run(s) saved in {Path(out) / 'runs'} ({harness.elapsed_since(started)})")
+    return exit_status(trained)
 
 
-def exit_status(records) -> int:
+def exit_status(trained) -> int:
     """1 when any run failed (after everything that finished was saved), else 0. A diverged run is a
     result, not a failure."""
-    failed = [r for r in records if r["status"] == "failed"]
+    failed = [r for r in trained if r.status == "failed"]
     if failed:
-        print(f"mnistbench: {len(failed)} of {len(records)} run(s) failed; their errors are in the result "
+        print(f"mnistbench: {len(failed)} of {len(trained)} run(s) failed; their errors are in the result "
               f"files (status 'failed')", file=sys.stderr)
         return 1
     return 0
-
-
-def progress_printers(args, on_run_start, on_epoch, on_run_end) -> dict:
-    """harness.execute's executor and callbacks: in this process, a line as each run starts and ends
-    (and per epoch); on Ray, where runs finish in any order, one line per finished run with the counts."""
-    executor = options.executor_from(args)
-    if executor.name == "local":
-        return {"executor": executor, "on_run_start": on_run_start, "on_epoch": on_epoch,
-                "on_run_end": on_run_end}
-    return {"executor": executor, "on_run_end": print_skipped, "on_progress": print_progress}
 
 
 def cmd_sweep(args):
@@ -90,22 +90,15 @@ def cmd_study(args):
 
     out = args.out or harness.default_out()
     started = time.perf_counter()
-    planned = []
-
-    def on_plan(configs):
-        planned.extend(configs)
-        print(notebook.describe_plan(configs), flush=True)
-
-    records = api.study(args.seeds, epochs=args.epochs, device=options.single(args, "device", "study"),
-                            dtype=args.dtype, threads=args.threads, data_root=args.data_root, out=out,
-                            resume=args.resume, write=False, on_plan=on_plan,
-                            **progress_printers(args, print_run_start, print_epoch if args.verbose else None,
-                                                print_run_end))
-    print(f"\nstudy: {len(records)} run(s) trained, {len(planned) - len(records)} already done "
+    configs = api.study_plan(args.seeds, epochs=args.epochs, device=options.single(args, "device", "study"),
+                             dtype=args.dtype, threads=args.threads)
+    print(notebook.describe_plan(configs), flush=True)
+    trained = train_and_print(args, configs, out, epochs=args.verbose)
+    print(f"\nstudy: {len(trained)} run(s) trained, {len(configs) - len(trained)} already done "
           f"({harness.elapsed_since(started)})")
     write_report(out)
     print(f"study total time: {harness.elapsed_since(started)}")
-    return exit_status(records)
+    return exit_status(trained)
 
 
 def write_report(folder, benchmarks=None):

@@ -8,7 +8,7 @@ from pathlib import Path
 from .. import registry
 from ..api import TRAINING_OPTIONS, plan
 from ..config import DATASETS, DEVICES, DTYPES, LOADERS, PROTOCOLS, ConfigError
-from ..executors import EXECUTORS, Executor
+from ..executors import Executor
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -57,18 +57,16 @@ OPTIONS = {
     "impl": _opt("--impl", type=comma_list(str, "--impl"), default=None,
                  help="comma list of implementations (default: every one of each family)"),
     "epochs": _opt("--epochs", type=int, help="epoch cap (default: the family's; `mnistbench list` shows them)"),
-    "lr": _opt("--lr", type=comma_list(float, "--lr"), help="learning rate (default: the family's, 0.01)"),
-    "batch_size": _opt("--batch-size", type=comma_list(int, "--batch-size"),
-                       help="batch size (default: the family's, 64)"),
-    "seed": _opt("--seed", type=comma_list(int, "--seed"), help="seed of split, weights and batch order (default 0)"),
+    "lr": _opt("--lr", type=float, help="learning rate (default: the family's, 0.01)"),
+    "batch_size": _opt("--batch-size", type=int, help="batch size (default: the family's, 64)"),
+    "seed": _opt("--seed", type=int, help="seed of split, weights and batch order (default 0)"),
     "hidden": _opt("--hidden", type=hidden_sizes,
                    help="hidden layer sizes, e.g. 512,128 (families with hidden layers; `mnistbench list`)"),
     "patience": _opt("--patience", type=int,
                      help="early-stopping patience on validation loss (default: the family's; `mnistbench list`)"),
     "no_early_stop": _opt("--no-early-stop", action="store_true", help="train every epoch, even for the MLP"),
     "classes": _opt("--classes", type=comma_list(int, "--classes"), help="digits to use, e.g. 0,1"),
-    "device": _opt("--device", type=comma_list(str, "--device"), default=["cpu"],
-                   help=f"{', '.join(DEVICES)} (default cpu)"),
+    "device": _opt("--device", default="cpu", help=f"{', '.join(DEVICES)} (default cpu)"),
     "dtype": _opt("--dtype", default="float32", help=f"compute precision: {' or '.join(DTYPES)} (default float32)"),
     "loader": _opt("--loader", default="tensor", help=f"{' or '.join(LOADERS)} (default tensor)"),
     "dataset": _opt("--dataset", default="mnist", help=f"{', '.join(DATASETS)} (default mnist)"),
@@ -98,7 +96,18 @@ OPTIONS = {
                            "(default 5%%): a smaller one is no detectable difference however significant"),
     "by": _opt("--by", metavar="KEY", help="compare the groups of ONE results folder by a recorded env or config "
                                            "key (torch, threads, host, lr...), the first group as base"),
-    "executor": _opt("--executor", choices=EXECUTORS, default="local",
+    "interleave": _opt("--interleave", action="store_true",
+                       help="train every configuration in lock-step rounds of short blocks, the order "
+                            "reshuffled each round, so that compare pairs their times round by round "
+                            "(docs/measuring.md)"),
+    "block_steps": _opt("--block-steps", type=int, metavar="N",
+                        help="with --interleave: updates per block (default: about 0.2 s of work, calibrated)"),
+    "order_seed": _opt("--order-seed", type=int, default=0, metavar="N",
+                       help="with --interleave: seed of the rounds' shuffled order (default 0)"),
+    "python": _opt("--python", action="append", type=Path, metavar="PY", default=None,
+                   help="with --interleave: also run every configuration under this Python (another "
+                        "environment with mnistbench installed), in the same rounds; repeatable"),
+    "executor": _opt("--executor", choices=("local", "ray"), default="local",
                      help="where runs execute: local (this process, one after another; default) or ray "
                           "(Ray tasks on a cluster, one line per finished run; see docs/cluster.md)"),
     "address": _opt("--address", help="with --executor ray: a running Ray cluster, e.g. auto or "
@@ -112,6 +121,17 @@ OPTIONS = {
 
 # the options of the commands that can run a grid on a cluster
 EXECUTION = ["executor", "address", "runs_per_node"]
+INTERLEAVE = ["interleave", "block_steps", "order_seed", "python"]
+# sweep: the axes of its grid take several values (run takes one of each)
+SWEEP_LISTS = {
+    "lr": {"type": comma_list(float, "--lr"), "help": "comma list of learning rates (default: the family's)"},
+    "batch_size": {"type": comma_list(int, "--batch-size"), "help": "comma list of batch sizes (default: the family's)"},
+    "seed": {"type": comma_list(int, "--seed"), "help": "comma list of seeds (default 0)"},
+    "threads": {"type": comma_list(int, "--threads"), "help": "comma list of torch thread counts"},
+    "dtype": {"type": comma_list(str, "--dtype"), "default": ["float32"], "help": "comma list of precisions"},
+    "device": {"type": comma_list(str, "--device"), "default": ["cpu"], "help": "comma list of devices"},
+    "hidden": {"action": "append", "help": "MLP hidden sizes; repeat for several: --hidden 512,128 --hidden 600,128"},
+}
 
 # the options of every command that trains models
 TRAINING = ["family", "impl", "epochs", "lr", "batch_size", "seed", "hidden", "patience", "no_early_stop",
@@ -152,5 +172,12 @@ def configs_from(args, lists: bool, command: str):
 
 
 def executor_from(args) -> Executor:
-    return Executor(getattr(args, "executor", "local"), getattr(args, "address", None),
-                    getattr(args, "runs_per_node", None)).check()
+    interleave = getattr(args, "interleave", False)
+    if interleave and getattr(args, "executor", "local") != "local":
+        raise ConfigError("--interleave trains in this process: it does not combine with --executor ray")
+    if not interleave and (getattr(args, "python", None) or getattr(args, "block_steps", None) is not None):
+        raise ConfigError("--python and --block-steps apply with --interleave only")
+    return Executor("interleave" if interleave else getattr(args, "executor", "local"),
+                    getattr(args, "address", None), getattr(args, "runs_per_node", None),
+                    order_seed=getattr(args, "order_seed", 0) or 0, block_steps=getattr(args, "block_steps", None),
+                    pythons=tuple(str(p) for p in getattr(args, "python", None) or ())).check()

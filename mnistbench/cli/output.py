@@ -17,55 +17,45 @@ def describe(cfg) -> str:
             f"device={cfg.device}{dtype}")
 
 
-def print_epoch(record):
-    if record.get("fit_seconds") is not None:  # a solver's one fit: no epoch time, no samples/s
-        timing = f"fit {fmt_value(record['fit_seconds'], 'seconds')} s"
+def print_progress(event, epochs: bool = True) -> None:
+    """One line per event of a grid (executors.Progress): a run starting, an epoch (when epochs), a
+    run's outcome with where the grid stands, or a point skipped."""
+    where = f"[{event.index}/{event.total}]"
+    if event.kind == "start":
+        print(f"{where} {describe(event.cfg)}", flush=True)
+    elif event.kind == "epoch" and epochs:
+        print(epoch_line(event.epoch), flush=True)
+    elif event.kind == "skipped":
+        print(f"{where} {describe(event.cfg)}: skipped, {event.note}", flush=True)
+    elif event.kind == "done":
+        result = event.result
+        host = result.env.get("host") or "a lost worker"
+        ran = f" on {host}" if result.executor else ""
+        counts = f" ({event.done} done, {event.failed} failed)" if event.failed else ""
+        print(f"{where} {outcome(result)}{ran}{counts}", flush=True)
+
+
+def epoch_line(epoch) -> str:
+    if epoch.fit_seconds is not None:  # a solver's one fit: no epoch time
+        timing = f"fit {fmt_value(epoch.fit_seconds, 'seconds')} s"
     else:
-        timing = (f"{fmt_value(record['train_seconds'], 'seconds')} s  "
-                  f"{fmt_value(record['train_samples_per_s'], 'rate')} samples/s")
-    print(
-        f"    epoch {record['epoch']:>3}  train loss {fmt_value(record['train_loss'], 'loss')} "
-        f"acc {fmt_value(record['train_acc'], 'acc')}  val loss {fmt_value(record['val_loss'], 'loss')} "
-        f"acc {fmt_value(record['val_acc'], 'acc')}  {timing}",
-        flush=True,
-    )
+        timing = f"{fmt_value(epoch.train_seconds, 'seconds')} s"
+    return (f"    epoch {epoch.epoch:>3}  train loss {fmt_value(epoch.train_loss, 'loss')} "
+            f"acc {fmt_value(epoch.train_acc, 'acc')}  val loss {fmt_value(epoch.val_loss, 'loss')} "
+            f"acc {fmt_value(epoch.val_acc, 'acc')}  {timing}")
 
 
-def print_run_start(index, total, cfg):
-    print(f"[{index}/{total}] {describe(cfg)}", flush=True)
-
-
-def print_run_end(index, total, cfg, record):
-    if record is None:
-        print_skipped(index, total, cfg, record)
-        return
-    print(f"[{index}/{total}] {outcome(record)}", flush=True)
-
-
-def print_skipped(index, total, cfg, record):
-    if record is None:
-        print(f"[{index}/{total}] {describe(cfg)}: already done, skipped (--resume)", flush=True)
-
-
-def print_progress(progress, cfg, record):
-    """A finished run of a grid running elsewhere (Ray): where the grid stands, the run, where it ran."""
-    p = progress
-    host = (record.get("env") or {}).get("host") or "a lost worker"
-    print(f"[{p.done}/{p.total} done, {p.running} running, {p.queued} queued, {p.failed} failed] "
-          f"{describe(cfg)}: {outcome(record)} on {host}", flush=True)
-
-
-def outcome(record) -> str:
-    extra = f" at epoch {record['diverged_epoch']}" if record["status"] == "diverged" else ""
-    extra += f": {record['error']}" if record["status"] == "failed" else ""
-    if record.get("fit_seconds") is not None:
-        timing = f"{fmt_value(record['fit_seconds'], 'seconds')} s fit"
+def outcome(result) -> str:
+    extra = f" at epoch {result.diverged_epoch}" if result.status == "diverged" else ""
+    extra += f": {result.error}" if result.status == "failed" else ""
+    if result.fit_seconds is not None:
+        timing = f"{fmt_value(result.fit_seconds, 'seconds')} s fit"
     else:
-        timing = f"{fmt_value(record['train_seconds'], 'seconds')} s training"
-    if record.get("timing_unstable"):
-        timing += f" (timing unstable: {record['timing_unstable_reason']})"
-    return (f"{record['status']}{extra}: test acc {fmt_value(record['test_acc'], 'acc')}, "
-            f"{record['epochs_run']} epochs, {timing}")
+        timing = f"{fmt_value(result.train_seconds, 'seconds')} s training"
+    if result.timing.get("timing_unstable"):
+        timing += f" (timing unstable: {result.timing['timing_unstable_reason']})"
+    return (f"{result.status}{extra}: test acc {fmt_value(result.test_acc, 'acc')}, "
+            f"{result.epochs_run} epochs, {timing}")
 
 
 SUMMARY = [Column("family"), Column("impl"), Column("dtype", fmt="text"), Column("status"), Column("test_acc"),
@@ -74,10 +64,7 @@ SUMMARY = [Column("family"), Column("impl"), Column("dtype", fmt="text"), Column
            Column("timing_unstable_reason", "timing unstable", "text")]
 
 
-def summary_table(records) -> str:
-    frame = pd.DataFrame([{c.name: r.get(c.name) for c in SUMMARY} for r in records])
-    frame["dtype"] = [(r.get("config") or {}).get("dtype", "float32") for r in records]
-    # the run's own spread: samples/s with the interval of its steady-state epochs
-    for bound in ("ci_low", "ci_high"):
-        frame[f"train_samples_per_s_{bound}"] = [r.get(f"train_samples_per_s_{bound}") for r in records]
+def summary_table(trained) -> str:
+    frame = pd.DataFrame([r.to_row() for r in trained])
+    frame = frame.reindex(columns=[c.name for c in SUMMARY] + ["train_samples_per_s_ci_low", "train_samples_per_s_ci_high"])
     return render.to_text(frame, SUMMARY)

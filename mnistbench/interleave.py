@@ -1,0 +1,148 @@
+"""Interleaved runs (RMIT): every configuration of a grid trains in lock-step, in rounds.
+
+Each round runs one block of the same number of updates of every run still going, in an order
+reshuffled every round from a seeded generator; each run records its blocks' seconds with their round
+numbers, so that compare can pair two runs round by round: both felt the same minute of the machine.
+The first round is a warm-up and is not recorded. A run that stops (early stopping, divergence, a
+crash) leaves the group and the others go on. Weights, batches and histories are those of the same
+configuration trained apart (train.training drives both), bit for bit on the CPU.
+
+A lane is one run's side of this: a generator that is sent (round, steps), runs that block and yields
+a BlockDone. A local lane trains in this process; a remote lane (worker.py) asks a worker process in
+another Python environment (--python) to train its block, so environments interleave the same way.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import env, models, registry, train
+from .executors import Progress, SplitCache, failed, local_runs
+from .result import Block, Epoch, Interleave, RunResult
+
+BLOCK_SECONDS = 0.2  # the work of one block: long enough to time, short enough for many rounds
+MAX_BLOCK_STEPS = 10_000
+WARMUP_ROUNDS = 1
+
+
+@dataclass(frozen=True)
+class BlockDone:
+    """What a lane did in one block: timed seconds (validation excluded), updates made (fewer than asked
+    when the run ended), the epochs that ended in it, and the result when the run is over."""
+
+    seconds: float
+    steps: int
+    epochs: tuple[Epoch, ...] = ()
+    result: RunResult | None = None
+
+
+def local_lane(cfg, splits, group: str, order_seed: int):
+    """A run as a lane. Yields its seconds per update first (from the warm-up, for calibration), then a
+    BlockDone for each (round, steps) it is sent."""
+    device = splits.train.x.device
+    default_threads = torch.get_num_threads()
+    threads = cfg.threads or default_threads
+    torch.set_num_threads(threads)
+    noise = env.noise_start()
+    step_seconds = train.warm_up(cfg, splits, device, steps=5)
+    model = models.build(cfg, splits.n_features, splits.n_classes, device)
+    steps = train.training(model, splits, cfg)
+    torch.set_num_threads(default_threads)
+    round_, block_steps = yield step_seconds
+    blocks, epoch_seconds, fitted = [], 0.0, None
+    while True:
+        torch.set_num_threads(threads)  # each block under its own run's thread count
+        epochs, done, seconds = [], 0, 0.0
+        train.sync(device)
+        started = time.perf_counter()
+        try:
+            while done < block_steps:
+                if next(steps) is train.EPOCH_END:
+                    train.sync(device)
+                    segment = time.perf_counter() - started
+                    seconds, epoch_seconds = seconds + segment, epoch_seconds + segment
+                    epochs.append(steps.send(epoch_seconds))  # validation: outside every timer
+                    epoch_seconds = 0.0
+                    started = time.perf_counter()
+                else:
+                    done += 1
+        except StopIteration as stop:
+            fitted = stop.value
+        train.sync(device)
+        segment = time.perf_counter() - started
+        seconds, epoch_seconds = seconds + segment, epoch_seconds + segment
+        if round_ >= WARMUP_ROUNDS and done:
+            blocks.append(Block(round_, seconds, done))
+        result = None
+        if fitted is not None:
+            record = Interleave(group, block_steps, order_seed, tuple(blocks))
+            result = train.finish(cfg, model, splits, fitted, env.noise_since(noise), interleave=record)
+        torch.set_num_threads(default_threads)
+        round_, block_steps = yield BlockDone(seconds, done, tuple(epochs), result)
+
+
+def calibrate(step_seconds: list[float], block_steps: int | None) -> int:
+    """Updates per block: asked for, or about BLOCK_SECONDS of the median run's work."""
+    if block_steps is not None:
+        return block_steps
+    known = [s for s in step_seconds if s and s > 0]
+    median = statistics.median(known) if known else 1e-3
+    return int(min(max(round(BLOCK_SECONDS / median), 1), MAX_BLOCK_STEPS))
+
+
+def lanes_of(executor, todo, arrays, group: str):
+    """(index, cfg, lane) for every run of todo that trains step by step: local lanes, and with
+    executor.pythons one remote lane per run and environment (a worker process each environment)."""
+    splits = SplitCache(arrays, keep=len(todo) or 1)
+    out = [(index, cfg, local_lane(cfg, splits.get(cfg), group, executor.order_seed)) for index, cfg in todo]
+    if executor.pythons:
+        from . import worker
+
+        out += worker.remote_lanes(executor, todo, group)
+    return out
+
+
+def runs(executor, todo, total: int, arrays):
+    """The Progress of an interleaved grid. A fitted (non-iterative) implementation has no steps to
+    interleave: it trains apart, after the group."""
+    iterative = [(i, c) for i, c in todo if registry.implementation(c.family, c.impl).iterative]
+    apart = [(i, c) for i, c in todo if (i, c) not in iterative]
+    group = uuid.uuid4().hex[:12]
+    lanes = lanes_of(executor, iterative, arrays, group)
+    total += len(lanes) - len(iterative)  # each environment's copy of a run is a run of the grid
+    live, step_seconds = {}, []
+    for position, (index, cfg, lane) in enumerate(lanes):
+        yield Progress("start", index, total, cfg)
+        step_seconds.append(next(lane))
+        live[position] = (index, cfg, lane)
+    block_steps = calibrate(step_seconds, executor.block_steps)
+    threads = torch.get_num_threads()
+    order = np.random.default_rng(executor.order_seed)
+    round_ = 0
+    try:
+        while live:
+            for position in order.permutation(sorted(live)):
+                index, cfg, lane = live[position]
+                try:
+                    done = lane.send((round_, block_steps))
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except Exception as exc:  # a crash leaves the group; the others go on
+                    done = BlockDone(0.0, 0, result=failed(cfg, exc))
+                for epoch in done.epochs:
+                    yield Progress("epoch", index, total, cfg, epoch=epoch)
+                if done.result is not None:
+                    del live[position]
+                    yield Progress("done", index, total, cfg, result=done.result)
+            round_ += 1
+    finally:
+        for _, _, lane in live.values():
+            lane.close()
+        torch.set_num_threads(threads)  # a block cut short by Ctrl-C may have left its run's count
+    yield from local_runs(apart, total, arrays)
+
