@@ -69,7 +69,8 @@ def test_two_runs_a_side_compare_the_runs():
     assert result.verdict == "slower" and result.method == stats.UNPAIRED_RUNS and result.n_base == 3
     same = stats.compare_runs(base, [lognormal(1.0, 0.01, 10, s) for s in (23, 24, 25)])
     assert same.verdict == "equivalent" and same.note == ""
-    base_list, new_list, label = samples  # still unpacks as it did
+    base_list, _, label = samples  # still unpacks as it did
+    assert base_list == samples.base
     assert label == stats.RUN_SAMPLES
 
 
