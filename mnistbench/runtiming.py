@@ -37,8 +37,9 @@ OUTLIER_FENCE = 3.0  # Tukey's far fences: quartiles -/+ 3 IQR
 OUTLIER_SHARE = 0.10  # severe outliers flag a run beyond this share of its points ...
 OUTLIER_MIN = 3  # ... and only from this many: a couple of slow epochs is not a disturbed run
 # each reason in timing_unstable_reason starts with one of these, so tables can name its kind briefly
+# ("epoch times vary": the CV rule's label, still in results saved before these rules)
 REASON_LABELS = ("epoch times spread", "epoch times drift", "outlier epochs", "CPU steal", "other processes busy",
-                 "load average")
+                 "load average", "epoch times vary")
 # what epoch_figures records (all None for a run without epochs, such as a scikit-learn fit)
 FIGURE_KEYS = ("first_epoch_seconds", "epoch_seconds_median", "epoch_seconds_iqr", "epoch_seconds_ci_low",
                "epoch_seconds_ci_high", "epoch_seconds_cv", "epoch_seconds_n", "train_samples_per_s",
