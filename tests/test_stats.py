@@ -6,18 +6,25 @@ import math
 import numpy as np
 import pytest
 
-from mnistbench import stats
+from mnistbench import runtiming, stats
 
 
 def lognormal(center, spread, n, seed):
     return np.exp(np.random.default_rng(seed).normal(math.log(center), spread, n)).tolist()
 
 
-def test_no_difference_is_no_detectable_difference():
+def test_no_difference_is_equivalent_when_the_90_percent_interval_fits_the_band():
     base, new = lognormal(1.0, 0.02, 8, 1), lognormal(1.0, 0.02, 8, 2)
     result = stats.compare_times(base, new)
-    assert result.verdict == "no detectable difference"
-    assert result.ci_low < 1 < result.ci_high
+    assert result.verdict == "equivalent" and result.method == stats.UNPAIRED
+    assert result.ci_low < result.ci90_low < 1 < result.ci90_high < result.ci_high
+    assert 1 / 1.05 <= result.ci90_low and result.ci90_high <= 1.05
+
+
+def test_a_noisy_sample_is_inconclusive_not_equivalent():
+    base, new = lognormal(1.0, 0.2, 5, 11), lognormal(1.0, 0.2, 5, 12)
+    result = stats.compare_times(base, new)
+    assert result.verdict == "inconclusive" and result.ci90_low < 1 / 1.05
 
 
 def test_a_known_slowdown_is_slower_with_an_interval_around_it():
@@ -32,12 +39,39 @@ def test_a_known_slowdown_is_slower_with_an_interval_around_it():
 def test_a_significant_but_tiny_change_is_within_the_threshold():
     base, new = lognormal(1.0, 0.001, 30, 5), lognormal(1.02, 0.001, 30, 6)
     result = stats.compare_times(base, new, threshold=0.05)
-    assert result.p_value < 1e-6 and result.verdict == "no detectable difference"
+    assert result.p_value < 1e-6 and result.verdict == "equivalent"
     assert stats.compare_times(base, new, threshold=0.01).verdict == "slower"
 
 
-def test_too_few_samples_say_so():
-    assert stats.compare_times([1.0], [2.0]).verdict == "too few samples"
+def test_too_few_samples_are_inconclusive_and_say_so():
+    result = stats.compare_times([1.0], [2.0])
+    assert result.verdict == "inconclusive" and result.note == stats.TOO_FEW_NOTE
+    assert stats.compare_from_stats(1.0, 0.1, 1, 2.0, 0.1, 5).verdict == "inconclusive"
+
+
+def test_one_run_a_side_is_inconclusive_however_clear_its_epochs():
+    base, new = [lognormal(1.0, 0.01, 20, 13)], [lognormal(1.5, 0.01, 20, 14)]
+    assert stats.compare_times(base[0], new[0]).verdict == "slower"  # the epochs alone would say so
+    result = stats.compare_runs(base, new)
+    assert result.verdict == "inconclusive" and result.note == stats.ONE_RUN_NOTE
+    assert result.method == stats.UNPAIRED_EPOCHS and result.n_base == 20 and 1.45 < result.ratio < 1.55
+    assert not stats.timing_samples(base, new).by_runs
+    one_side = stats.compare_runs(base, [lognormal(1.5, 0.01, 20, s) for s in (15, 16)])
+    assert one_side.verdict == "inconclusive" and one_side.note == stats.ONE_RUN_NOTE
+
+
+def test_two_runs_a_side_compare_the_runs():
+    base = [lognormal(1.0, 0.01, 10, s) for s in (17, 18, 19)]
+    new = [lognormal(1.5, 0.01, 10, s) for s in (20, 21, 22)]
+    samples = stats.timing_samples(base, new)
+    assert samples.by_runs and len(samples.base) == 3
+    result = stats.compare_runs(base, new)
+    assert result.verdict == "slower" and result.method == stats.UNPAIRED_RUNS and result.n_base == 3
+    same = stats.compare_runs(base, [lognormal(1.0, 0.01, 10, s) for s in (23, 24, 25)])
+    assert same.verdict == "equivalent" and same.note == ""
+    base_list, _, label = samples  # still unpacks as it did
+    assert base_list == samples.base
+    assert label == stats.RUN_SAMPLES
 
 
 def test_from_summary_statistics_agrees_with_raw_samples():
@@ -85,3 +119,53 @@ def test_ratio_interval_is_a_geometric_mean_with_a_t_interval_on_logs():
     assert result["ci_high"] == pytest.approx(4.0 * math.exp(half), rel=1e-3)
     one = stats.ratio_interval([1.5])
     assert one["mean"] == pytest.approx(1.5) and math.isnan(one["ci_low"]) and one["n"] == 1
+
+
+def epoch_run(rng, epochs=30, hog=False):
+    """A 30-epoch SGD run on a quiet machine: a slower first epoch, 5 % lognormal noise, 1-2 epochs 50 %
+    slower (a page-cache flush, a cron job); with hog, a CPU hog slows a contiguous third by 80 %."""
+    seconds = np.exp(rng.normal(0.0, 0.05, epochs))
+    seconds[0] *= 1.3
+    seconds[rng.choice(np.arange(1, epochs), size=rng.integers(1, 3), replace=False)] *= 1.5
+    if hog:
+        start = rng.integers(1, epochs - epochs // 3 + 1)
+        seconds[start:start + epochs // 3] *= 1.8
+    return seconds.tolist()
+
+
+QUIET_NOISE = {"cpu_steal_fraction": 0.0, "other_load": 0.05, "cpu_cores": 2, "load_avg_before": 0.1}
+
+
+def test_a_quiet_run_with_a_couple_of_outlier_epochs_is_not_flagged():
+    rng = np.random.default_rng(2026)
+    flagged = sum(runtiming.timing_flags(epoch_run(rng), QUIET_NOISE)["timing_unstable"] for _ in range(1000))
+    assert flagged <= 50  # not flagged in >= 95 % of runs
+
+
+def test_a_cpu_hog_over_a_third_of_the_run_is_flagged():
+    rng = np.random.default_rng(2027)
+    flagged = sum(runtiming.timing_flags(epoch_run(rng, hog=True), QUIET_NOISE)["timing_unstable"]
+                  for _ in range(1000))
+    assert flagged >= 950
+
+
+def test_stability_figures_and_reasons():
+    steady = runtiming.stability([1.0] * 10 + [2.0] * 10)  # halfway the machine got twice as slow
+    assert steady.drift == pytest.approx(1.0) and steady.drifting and steady.unstable
+    assert [r.split(" (")[0] for r in steady.reasons] == ["epoch times spread", "epoch times drift"]
+    assert all(any(r.startswith(label) for label in runtiming.REASON_LABELS) for r in steady.reasons)
+    spikes = runtiming.stability([1.0, 1.01, 0.99, 1.0] * 5 + [3.0] * 3)  # 3 of 23: > 10 %
+    assert spikes.severe_outliers == 3 and spikes.reasons[-1].startswith("outlier epochs")
+    assert runtiming.stability([1.0, 1.01, 0.99, 1.0] * 5 + [3.0] * 2).reasons == []  # a couple: not flagged
+    noisy = runtiming.stability([1.0, 1.15, 0.9, 1.05, 0.95])  # IQR 15 % of the median: noisy, not flagged
+    assert noisy.noisy and not noisy.unstable and noisy.drift is None and noisy.reasons == []
+    assert runtiming.stability([0.5]).iqr_over_median is None
+
+
+def test_timing_flags_drop_the_first_epoch_and_add_the_machine_reasons():
+    flags = runtiming.timing_flags([5.0, 1.0, 1.0, 1.01, 0.99], QUIET_NOISE)
+    assert flags == {"timing_unstable": False, "timing_unstable_reason": None, "timing_noisy": False,
+                     "iqr_over_median": pytest.approx(0.005, abs=0.01), "severe_outliers": 0, "drift": None}
+    busy = runtiming.timing_flags([1.0] * 5, {**QUIET_NOISE, "cpu_steal_fraction": 0.05})
+    assert busy["timing_unstable"] and busy["timing_unstable_reason"].startswith("CPU steal")
+    assert runtiming.timing_flags([], {})["timing_unstable"] is False
