@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
-from . import runtiming
 from .config import RunConfig
 
 SCHEMA_VERSION = 2
@@ -156,10 +155,12 @@ class RunResult:
     def timing(self) -> dict:
         """The steady-state figures of the epochs (runtiming.epoch_figures) and the stability flags, read
         from the interleaved blocks when the run has them (more, shorter samples), else from the epochs."""
+        from . import runtiming  # numpy and scipy: not needed to read or write a result
+
         train = self.split_sizes.get("train")
         figures = runtiming.epoch_figures(self.epoch_seconds, train) if self.iterative and train else \
             dict.fromkeys(runtiming.FIGURE_KEYS)
-        samples = self.epoch_seconds[1:] if self.iterative else []
+        samples = self.epoch_seconds if self.iterative else []  # timing_flags leaves the first out
         if self.interleave is not None and self.interleave.round_seconds():
             samples = list(self.interleave.round_seconds().values())
         figures.update(runtiming.timing_flags(samples, self.noise))

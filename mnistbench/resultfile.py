@@ -2,7 +2,7 @@
 checks that each field holds what the writer could have written, and raises ResultError naming it.
 
 Schema history (the "schema" key; files without one are version 1):
-  1  2026-11 and before: a flat record. Derived figures were frozen in beside the raw data
+  1  2026-11 and before: a flat record (its oldest files kept a solver's fit time in train_seconds). Derived figures were frozen in beside the raw data
      (epoch_seconds_median / _iqr / _ci_*, train_samples_per_s*, timing_unstable*, per_class_acc,
      epochs_run, train_seconds, best_val_*), the noise readings sat at the top level, each epoch carried
      its samples/s, and the config's family and impl were repeated outside it.
@@ -46,6 +46,10 @@ def _from_v1(raw: dict) -> dict:
     history = raw.get("history")
     if isinstance(history, list):
         history = [{k: e.get(k) for k in EPOCH_FIELDS} if isinstance(e, dict) else e for e in history]
+        if raw.get("solver_iterations") is not None:  # the oldest files kept a solver's fit in train_seconds
+            for epoch in history:
+                if isinstance(epoch, dict) and epoch.get("fit_seconds") is None:
+                    epoch["fit_seconds"], epoch["train_seconds"] = epoch.get("train_seconds"), None
     keep = ("run_id", "created", "status", "config", "best_epoch", "restored_best", "eval_seconds", "test_loss",
             "test_acc", "confusion", "split_sizes", "solver_iterations", "solver_converged", "env", "executor",
             "error", "traceback")

@@ -134,21 +134,3 @@ def timing_flags(seconds, noise: dict) -> dict:
     return {"timing_unstable": bool(reasons), "timing_unstable_reason": "; ".join(reasons) or None,
             "timing_noisy": timing.noisy, "iqr_over_median": timing.iqr_over_median,
             "severe_outliers": timing.severe_outliers, "drift": timing.drift}
-
-
-def timing_fields(epoch_seconds, samples_per_epoch: int | None, noise: dict) -> dict:
-    """Everything a run records about its timing: the epoch figures (iterative runs), the noise it ran
-    under, and the flags of timing_flags (timing_unstable_reason "; "-joined; None when stable)."""
-    fields = epoch_figures(epoch_seconds, samples_per_epoch) if samples_per_epoch else dict.fromkeys(FIGURE_KEYS)
-    fields.update(noise)
-    fields.update(timing_flags(epoch_seconds if samples_per_epoch else [], noise))
-    return fields
-
-
-def timing_flags(seconds, noise: dict) -> dict:
-    """timing_unstable with its reason, from raw times (steady-state epochs or interleaved blocks) and
-    the noise readings; computed when a result is read, so old files get today's rule."""
-    seconds = [s for s in seconds if s is not None]
-    cv = stats.timing_summary(seconds)["cv"] if len(seconds) > 1 else None
-    reasons = unstable_reasons(cv if cv is not None and math.isfinite(cv) else None, noise)
-    return {"timing_unstable": bool(reasons), "timing_unstable_reason": "; ".join(reasons) or None}

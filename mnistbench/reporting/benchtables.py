@@ -74,8 +74,7 @@ def benchmark_frame(source):
 
 def torch_versions(records) -> list[str]:
     """The distinct torch versions of the finished runs, oldest first."""
-    found = {str((r.get("env") or {}).get("torch")) for r in records
-             if r.get("status") == "ok" and (r.get("env") or {}).get("torch")}
+    found = {str(r.env.get("torch")) for r in records if r.status == "ok" and r.env.get("torch")}
     return sorted(found, key=pairing.version_key)
 
 
@@ -94,8 +93,8 @@ def cross_version_frame(records, threshold: float = stats.THRESHOLD):
     95 % interval and verdict: the statistics of `mnistbench compare --by torch`."""
     import pandas as pd
 
-    with_version = [r for r in records if (r.get("env") or {}).get("torch")]
-    if not any(r.get("status") == "ok" for r in with_version):
+    with_version = [r for r in records if r.env.get("torch")]
+    if not any(r.status == "ok" for r in with_version):
         raise ResultError("no finished runs with a recorded torch version")
     _, grouped = pairing.groups(with_version, "torch")
     keys = sorted({key for _, sides in grouped for key in sides}, key=lambda k: _rank(json.loads(k)))
@@ -111,9 +110,8 @@ def cross_version_frame(records, threshold: float = stats.THRESHOLD):
             if base is None:
                 base, row["verdict"] = (version, side), "reference"
             else:
-                base_samples, new_samples, row["timing_from"] = stats.timing_samples(base[1].run_seconds,
-                                                                                     side.run_seconds)
-                row.update(stats.compare_times(base_samples, new_samples, threshold).as_dict("ratio"))
+                comparison, row["timing_from"] = pairing.compare_sides(base[1], side, threshold)
+                row.update(comparison.as_dict("ratio"))
                 row["against"] = base[0]
             rows.append(row)
     return pd.DataFrame(rows)
@@ -206,7 +204,7 @@ def report_tables(folder, benchmarks=None) -> list:
                  "benchmark, one step for a step benchmark); samples/s: training throughput from mnistbench's "
                  "own timers (training), batch size / median (step).",
         ))
-    records = results.load_runs(folder, warn=False) if Path(folder).is_dir() else []
+    records = results.load(folder).results if Path(folder).is_dir() else []
     if len(torch_versions(records)) > 1:
         tables.append(Table(
             name="cross_version", title="Across torch versions", frame=cross_version_frame(records),

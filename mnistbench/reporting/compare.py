@@ -3,10 +3,13 @@
 BASE and NEW are two results folders (run records) or two pytest-benchmark JSON files. Runs pair by
 configuration (pairing.py); benchmarks by their full name. For each pair:
 
-- time: the ratio NEW / BASE of geometric means of the steady-state epoch seconds (benchmarks: of the
-  rounds; with two or more runs a side, of the runs: stats.timing_samples), with a 95 % interval, and
-  a verdict from stats.compare_times: "faster" or "slower" only when Welch's t-test on log times is
-  significant AND the ratio is beyond the threshold;
+- time: when both sides were trained in one interleave group (--interleave), the mean of the per-round
+  log ratios of their block times (paired.paired_comparison); otherwise the ratio NEW / BASE of
+  geometric means of the runs (one run a side: its epochs; benchmarks: the rounds), Welch on logs
+  (stats.compare_runs). Verdicts: "slower" / "faster" (significant AND beyond the threshold),
+  "equivalent" (the 90 % interval inside the threshold band) or "inconclusive" (with the rounds that
+  would decide, when paired). One run a side measured apart is never slower or faster: the drift
+  between the two runs is unmeasured;
 - accuracy: the test-accuracy difference with its 95 % band (binomial noise of both figures plus the
   seeds' variance of each mean, stats.accuracy_band): "higher" / "lower" outside the band;
 - what differs between the two sides' machines and software (CPU, torch, threads, host, python).
@@ -80,17 +83,19 @@ def source_kind(path) -> str:
     raise ResultError(f"{path} does not exist")
 
 
-def load_records(folder) -> list[dict]:
-    records = results.load_runs(folder)
-    if not records:
+def load_records(folder) -> list:
+    loaded = results.load_results(folder)
+    if not loaded:
         raise ResultError(f"no run results in {folder} (a results folder holds runs/*.json)")
-    return records
+    return loaded
 
 
 def finish(rows, what: str) -> pd.DataFrame:
     if not rows:
         raise ResultError(f"no configuration in common between {what}: nothing to compare")
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame["verdict_text"] = [verdict_text(row) for _, row in frame.iterrows()]
+    return frame
 
 
 def run_pairs(base_sides: dict, new_sides: dict, threshold: float, base_label: str, new_label: str) -> list:
@@ -100,8 +105,7 @@ def run_pairs(base_sides: dict, new_sides: dict, threshold: float, base_label: s
         new = new_sides.get(key)
         if new is None:
             continue
-        base_samples, new_samples, timing_from = stats.timing_samples(base.run_seconds, new.run_seconds)
-        timing = stats.compare_times(base_samples, new_samples, threshold)
+        timing, timing_from = pairing.compare_sides(base, new, threshold)
         rows.append({
             "base": base_label, "new": new_label, "family": base.config.get("family"),
             "impl": base.config.get("impl"), "configuration": pairing.setting_text(base.config),
@@ -222,7 +226,7 @@ def slower(frame: pd.DataFrame) -> pd.DataFrame:
 COLUMNS = [
     render.Column("configuration", fmt="text"),
     render.Column("base_seconds", "base", "duration"), render.Column("new_seconds", "new", "duration"),
-    render.Column("ratio", "new/base (95 % CI)", "ratio"), render.Column("verdict", fmt="text"),
+    render.Column("ratio", "new/base (95 % CI)", "ratio"), render.Column("verdict_text", "verdict", "text"),
     render.Column("new_acc", "test acc", "acc"), render.Column("acc_diff", "Δ acc (95 % band)", "diff"),
     render.Column("accuracy", fmt="text"), render.Column("differs", "what differs", "text"),
 ]
@@ -237,12 +241,25 @@ def columns(frame: pd.DataFrame) -> list:
     return (GROUP_COLUMNS if varied else []) + COLUMNS + flagged
 
 
+def verdict_text(row) -> str:
+    """The verdict, with what would decide an inconclusive one or why it cannot be decided."""
+    text = row["verdict"]
+    needed = row.get("rounds_needed")
+    if text == "inconclusive" and needed is not None and not pd.isna(needed):
+        text += f" (about {int(needed)} paired rounds would decide)"
+    elif text == "inconclusive" and row.get("note"):
+        text += f" ({row['note']})"
+    return text
+
+
 def explanation(frame: pd.DataFrame, threshold: float) -> str:
     timed = " / ".join(sorted(set(frame["timing_from"])))
-    return (f"Time from {timed}: base and new are medians (means where a benchmark file kept only mean ± sd); "
-            f"new/base is the ratio of geometric means with its 95 % interval (Welch's t-test on log times). "
-            f"A verdict of faster or slower needs p < {stats.ALPHA:g} and a ratio beyond {percent(threshold)}; "
-            f"anything else is no detectable difference. "
+    band = f"1 ± {percent(threshold)}"
+    return (f"Time from {timed}: base and new are median epoch seconds (means where a benchmark file kept "
+            f"only mean ± sd); new/base is the mean per-round ratio of paired block times (runs of one "
+            f"interleave group) or else the ratio of geometric means (Welch's t-test on log times), with "
+            f"its 95 % interval. slower / faster: p < {stats.ALPHA:g} and a ratio beyond {band}; "
+            f"equivalent: the 90 % interval inside {band}; anything else is inconclusive. "
             f"Accuracy: mean test accuracy of new; Δ = new − base with the 95 % band of binomial noise "
             f"(p(1−p)/n test images, each side) plus the seeds' variance of each mean.")
 

@@ -151,12 +151,16 @@ def make_plots(frame, bench, plot_dir: Path) -> list[tuple[str, Path]]:
     return [(title, plot(rows, plot_dir / name)) for title, plot, rows, name in jobs]
 
 
-def markdown_document(tables, plot_files, folder: Path, n_runs: int, skipped: list[str]) -> str:
+def markdown_document(tables, plot_files, folder: Path, n_runs: int, skipped: list[str],
+                      duplicates: tuple = ()) -> str:
     lines = ["# mnistbench report", "",
              (f"Made by `mnistbench report` from the {n_runs} run files in `runs/` only; every table is "
               "also a CSV next to this file and every picture is in `plots/`."), "", SPREAD]
     if skipped:
         lines.append(f"Skipped as unreadable: {', '.join(skipped)}.")
+    if duplicates:
+        lines.append("Counted once (the same run in several files): " + ", ".join(
+            f"{extra} (repeats {kept})" for extra, kept in duplicates) + ".")
     for table in tables:
         lines += ["", f"## {table.title}", ""]
         lines += [text for text in (table.machine, table.note) if text]
@@ -178,11 +182,11 @@ def build(folder, extra_tables=()) -> dict:
     folder = Path(folder)
     if not folder.is_dir():
         raise results.ResultError(f"results folder {folder} does not exist")
-    records = results.load_runs(folder)  # warns on stderr, naming each unreadable file
-    runs_dir = folder / "runs" if (folder / "runs").is_dir() else folder
-    loaded = {f"{r['run_id']}.json" for r in records}
-    skipped = sorted(p.name for p in runs_dir.glob("*.json") if p.name not in loaded)
+    loaded = results.load(folder)
+    records, runs_dir = loaded.results, results.runs_folder(folder)
+    skipped = sorted(path.name for path, _ in loaded.skipped)
     bench, warnings = read_throughput(folder)
+    warnings = loaded.warnings() + list(warnings)
     if not records and bench is None:
         raise results.ResultError(f"no run results in {runs_dir}")
     frame = tb.prepare(results.to_frame(records)) if records else tb.prepare(pd.DataFrame(
@@ -194,5 +198,6 @@ def build(folder, extra_tables=()) -> dict:
         csvs.append(folder / f"{table.name}.csv")
         results.atomic_write_text(csvs[-1], render.to_csv(table.frame))
     report = folder / "report.md"
-    results.atomic_write_text(report, markdown_document(tables, plot_files, folder, len(records), skipped))
+    results.atomic_write_text(report, markdown_document(tables, plot_files, folder, len(records), skipped,
+                                                                 [(e.name, k.name) for e, k, _ in loaded.duplicates]))
     return {"report": report, "tables": csvs, "plots": [path for _, path in plot_files], "warnings": warnings}

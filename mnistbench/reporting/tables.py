@@ -52,10 +52,6 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
                    *RUN_FIGURES):
         if column not in frame:
             frame[column] = None
-    _fit_seconds_apart(frame)
-    # results saved before the dtype field existed trained in float32: they pair with float32 runs, and a
-    # bf16 run is never averaged with a float32 one (dtype is a CONTEXT column: rows split on it)
-    frame["dtype"] = frame["dtype"].fillna("float32")
     gpu = frame.env_device.astype(str).str.startswith("cuda")
     frame["machine"] = frame.env_device_name.where(~gpu, frame.env_device_name + " + " + frame.env_cpu_model)
     for column in CONTEXT:
@@ -67,22 +63,11 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 RUN_FIGURES = ("train_seconds", "train_samples_per_s", "fit_seconds", "epoch_seconds_median", "timing_unstable",
-               "timing_unstable_reason")  # absent from older result files: missing in the tables
+               "timing_unstable_reason")
 
 
 def fitted_model(family, impl) -> bool:
     return registry.has(family, impl) and not registry.implementation(family, impl).iterative
-
-
-def _fit_seconds_apart(frame) -> None:
-    """Older result files kept a solver's fit time in train_seconds, with a samples/s beside SGD epochs':
-    move it to fit_seconds, so that no column mixes the two."""
-    fitted = pd.Series([fitted_model(f, i) for f, i in zip(frame.family, frame.impl)], index=frame.index,
-                       dtype=bool)
-    old = fitted & frame.fit_seconds.isna()
-    frame["fit_seconds"] = frame.fit_seconds.astype(object).where(~old, frame.train_seconds)
-    for column in ("train_seconds", "train_samples_per_s"):
-        frame[column] = frame[column].astype(object).where(~fitted, None)
 
 
 def label_dtype(frame) -> pd.DataFrame:
@@ -90,7 +75,7 @@ def label_dtype(frame) -> pd.DataFrame:
     must be its own line or bar, never averaged into the float32 one."""
     if frame.empty or "dtype" not in frame:
         return frame
-    dtype = frame.dtype.fillna("float32").astype(str)  # a file from before --dtype existed: float32
+    dtype = frame.dtype.astype(str)
     other = dtype != "float32"
     return frame.assign(impl=frame.impl.where(~other, frame.impl + " (" + dtype + ")"))
 
