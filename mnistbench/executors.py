@@ -80,7 +80,7 @@ class Progress:
     failed: int = 0
 
 
-def runs(executor: Executor, todo, total: int, arrays):
+def runs(executor: Executor, todo, total: int, arrays, data_root=None):
     """The Progress of every (index, cfg) of todo (an iterable the executor reads as it starts each run),
     a grid of `total` points. arrays: dataset -> data.load_arrays(). Closing the generator (done, Ctrl-C,
     an error) stops what is still running."""
@@ -91,7 +91,7 @@ def runs(executor: Executor, todo, total: int, arrays):
     elif executor.name == "interleave":
         from . import interleave
 
-        yield from interleave.runs(executor, list(todo), total, arrays)
+        yield from interleave.runs(executor, list(todo), total, arrays, data_root)
     else:
         yield from local_runs(todo, total, arrays)
 
@@ -108,7 +108,7 @@ def local_runs(todo, total: int, arrays):
                     yield Progress("done", index, total, cfg, result=item)
         except (KeyboardInterrupt, ConfigError, data.DataError):
             raise
-        except Exception as exc:  # a crash inside one run is recorded, and the grid goes on
+        except Exception as exc:  # noqa: BLE001 (a crash inside one run is recorded, and the grid goes on)
             yield Progress("done", index, total, cfg, result=failed(cfg, exc))
 
 

@@ -125,7 +125,7 @@ def execute(configs, out, data_root=None, resume=False, executor=None):
 
     counts = {"done": 0, "failed": 0}
     previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
-    progress = executors.runs(executor, claimed(), total, arrays)
+    progress = executors.runs(executor, claimed(), total, arrays, data_root)
     try:
         for event in itertools.chain(progress, [None]):
             while skipped:

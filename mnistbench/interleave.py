@@ -95,25 +95,24 @@ def calibrate(step_seconds: list[float], block_steps: int | None) -> int:
     return int(min(max(round(BLOCK_SECONDS / median), 1), MAX_BLOCK_STEPS))
 
 
-def lanes_of(executor, todo, arrays, group: str):
-    """(index, cfg, lane) for every run of todo that trains step by step: local lanes, and with
-    executor.pythons one remote lane per run and environment (a worker process each environment)."""
-    splits = SplitCache(arrays, keep=len(todo) or 1)
-    out = [(index, cfg, local_lane(cfg, splits.get(cfg), group, executor.order_seed)) for index, cfg in todo]
+def lanes_of(executor, todo, arrays, group: str, data_root=None):
+    """(index, cfg, lane) for every run of todo: local lanes, or with executor.pythons one remote lane
+    per run and environment (a worker process each environment; this process only coordinates)."""
     if executor.pythons:
         from . import worker
 
-        out += worker.remote_lanes(executor, todo, group)
-    return out
+        return worker.remote_lanes(executor, todo, group, data_root)
+    splits = SplitCache(arrays, keep=len(todo) or 1)
+    return [(index, cfg, local_lane(cfg, splits.get(cfg), group, executor.order_seed)) for index, cfg in todo]
 
 
-def runs(executor, todo, total: int, arrays):
+def runs(executor, todo, total: int, arrays, data_root=None):
     """The Progress of an interleaved grid. A fitted (non-iterative) implementation has no steps to
     interleave: it trains apart, after the group."""
     iterative = [(i, c) for i, c in todo if registry.implementation(c.family, c.impl).iterative]
     apart = [(i, c) for i, c in todo if (i, c) not in iterative]
     group = uuid.uuid4().hex[:12]
-    lanes = lanes_of(executor, iterative, arrays, group)
+    lanes = lanes_of(executor, iterative, arrays, group, data_root)
     total += len(lanes) - len(iterative)  # each environment's copy of a run is a run of the grid
     live, step_seconds = {}, []
     for position, (index, cfg, lane) in enumerate(lanes):
@@ -132,7 +131,7 @@ def runs(executor, todo, total: int, arrays):
                     done = lane.send((round_, block_steps))
                 except (KeyboardInterrupt, SystemExit):
                     raise
-                except Exception as exc:  # a crash leaves the group; the others go on
+                except Exception as exc:  # noqa: BLE001 (a crash leaves the group; the others go on)
                     done = BlockDone(0.0, 0, result=failed(cfg, exc))
                 for epoch in done.epochs:
                     yield Progress("epoch", index, total, cfg, epoch=epoch)
