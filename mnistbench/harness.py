@@ -2,7 +2,8 @@
 
 Every point is saved the moment it finishes (atomically), so an interrupted sweep loses only the runs
 in progress, and `resume=True` skips points whose result is already on disk. Each point is claimed
-(claims.py) just before it starts, so two commands writing into one folder never train it twice.
+(claims.py) just before it starts and the claim held until the command ends, so two commands writing
+into one folder at the same time never train it twice.
 Where the runs execute (this process, interleaved, or a Ray cluster) is the executor's business
 (executors); saving is always done here.
 """
@@ -134,9 +135,8 @@ def execute(configs, out, data_root=None, resume=False, executor=None):
                 break
             if event.kind == "done":
                 if out is not None:
-                    results.save(event.result, out)
-                    if event.index in held:
-                        claims.release(held.pop(event.index))
+                    results.save(event.result, out)  # its claim is kept until the command ends:
+                    # a command started beside this one must not train it again
                 counts["done"] += 1
                 counts["failed"] += event.result.status == "failed"
                 event = replace(event, **counts)

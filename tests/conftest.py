@@ -64,3 +64,27 @@ def mnist_root() -> Path:
     if not (REAL_DATA / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
         pytest.skip(f"real MNIST not found under {REAL_DATA}")
     return REAL_DATA
+
+
+def make_result(family="softmax", impl="manual", status="ok", seed=0, epoch_seconds=(0.5, 0.4, 0.41, 0.39),
+                test_acc=0.9, env=None, blocks=None, group=None, **config):
+    """One RunResult as train.run_one writes it, from the few figures a test cares about."""
+    from mnistbench.config import for_family
+    from mnistbench.result import Block, Epoch, Interleave, RunResult, new_run_id
+
+    cfg = for_family(family, impl, seed=seed, **config)
+    history = tuple(Epoch(i + 1, 0.5 / (i + 1), 0.8, 0.6 / (i + 1), 0.85, s, 0.01)
+                    for i, s in enumerate(epoch_seconds))
+    interleave = None
+    if blocks is not None:
+        interleave = Interleave(group or "g1", 10, 0, tuple(Block(r, s, 10) for r, s in enumerate(blocks, 1)))
+    n = cfg.n_classes
+    confusion = tuple(tuple(10 if i == j else 0 for j in range(n)) for i in range(n))
+    return RunResult(cfg, status, new_run_id(cfg), "2026-12-01T10:00:00Z", history=history if status != "failed" else (),
+                     best_epoch=len(history), eval_seconds=0.1, test_loss=0.3, test_acc=test_acc if status != "failed" else None,
+                     confusion=confusion if status != "failed" else None,
+                     split_sizes={"train": 1000, "val": 200, "test": 10 * n},
+                     noise={"cpu_steal_fraction": 0.0, "other_load": 0.0, "cpu_cores": 2},
+                     env=env or {"host": "testhost", "torch": "2.15.0", "cpu_model": "test cpu", "threads": 2,
+                                 "prefix": "/venv"},
+                     interleave=interleave)
