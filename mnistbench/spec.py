@@ -35,7 +35,8 @@ class Family:
     """A model family: its name, defaults, data recipe and what its configuration uses.
 
     defaults: RunConfig fields the family sets, at least lr, batch_size, epochs and patience (None: no
-        early stopping); a family with uses_hidden may also set hidden, e.g. (64,).
+        early stopping); a family with uses_hidden sets hidden too, e.g. (64,) (RunConfig's own default
+        is (), no hidden layers, which such a family refuses).
     n_classes: a fixed number of classes the family needs (2 for a binary model), or None for any >= 2.
     uses_hidden: whether RunConfig.hidden means anything for it (sweeps do not vary it otherwise).
     target_val_acc: the validation accuracy of the report's time-to-accuracy table (None: no row).
