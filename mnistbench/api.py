@@ -92,7 +92,7 @@ def study(seeds: int = 3, *, epochs=None, device: str = "cpu", dtype: str = "flo
     report (write=False: no report). epochs caps every run (quick tries). on_plan(configs) is called
     with the grid before training. Returns the records trained now (not those skipped by resume).
     """
-    from . import notebook
+    from . import studygrid as notebook
 
     configs = notebook.study_configs(seeds=seeds, epochs=epochs, device=device, threads=threads, dtype=dtype)
     if on_plan is not None:
