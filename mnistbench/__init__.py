@@ -8,7 +8,7 @@ The Python API (docs/plugins.md), importable from here; each name is loaded on f
     Implementation, families, implementations, PluginWarning            (mnistbench.registry)
     RunConfig, ConfigError                                              (mnistbench.config)
 
-The modules behind study and report are mnistbench.notebook (the notebook's study grid) and
+The modules behind study and report are mnistbench.studygrid (the notebook's study grid) and
 mnistbench.reporting (tables, statistics, plots, comparisons).
 """
 from __future__ import annotations

@@ -118,9 +118,9 @@ def study(seeds: int = 3, *, epochs=None, device: str = "cpu", dtype: str = "flo
 
 
 def study_plan(seeds: int = 3, *, epochs=None, device: str = "cpu", dtype: str = "float32", threads=None) -> list:
-    from . import notebook
+    from . import studygrid
 
-    return notebook.study_configs(seeds=seeds, epochs=epochs, device=device, threads=threads, dtype=dtype)
+    return studygrid.study_configs(seeds=seeds, epochs=epochs, device=device, threads=threads, dtype=dtype)
 
 
 def load_results(folder=None):

@@ -29,7 +29,7 @@ class RunConfig:
     dataset: str = "mnist"
     protocol: str = "seed"  # "seed": the notebook's splits; "official": test on t10k for every family
     classes: tuple[int, ...] | None = None  # None: the family's recipe (logistic: 0 and 1; others: all ten)
-    hidden: tuple[int, ...] = (512, 128)  # families with uses_hidden only (mlp)
+    hidden: tuple[int, ...] = ()  # families with uses_hidden only; their Family.defaults give the sizes
     lr: float = 0.01
     batch_size: int = 64
     epochs: int = 100
@@ -113,6 +113,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     if family.n_classes is not None and len(classes) != family.n_classes:
         raise ConfigError(f"{cfg.family} needs exactly {family.n_classes} classes, got {list(classes)}")
     if family.uses_hidden:
+        if not cfg.hidden or any(h < 1 for h in cfg.hidden):
+            raise ConfigError(f"--hidden sizes must be one or more integers >= 1, got {list(cfg.hidden)}")
         _check_weights_fit(cfg, len(classes))
     return cfg
 
@@ -134,8 +136,6 @@ def _check_numbers(cfg: RunConfig) -> None:
         raise ConfigError(f"threads must be between 1 and {MAX_THREADS}, got {cfg.threads}")
     if not 0 <= cfg.seed <= MAX_SEED:
         raise ConfigError(f"seed must be between 0 and 2**32-1, got {cfg.seed}")
-    if not cfg.hidden or any(h < 1 for h in cfg.hidden):
-        raise ConfigError(f"--hidden sizes must be one or more integers >= 1, got {list(cfg.hidden)}")
 
 
 def _check_weights_fit(cfg: RunConfig, n_classes: int, n_features: int = 28 * 28) -> None:

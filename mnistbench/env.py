@@ -1,7 +1,9 @@
 """What a number depends on: the machine, the software, and how busy the machine was.
 
-Run results (train.run_one), speed and throughput rows, and benchmark machine_info take their
-environment from here.
+Run results take their whole environment from here (train.finish -> environment). Speed and
+throughput rows (perf.timing.environment_columns) take the device name and load average from here but
+read torch's version and thread count themselves, and the benchmarks' machine_info (bench/conftest.py)
+is pytest-benchmark's own, with torch's build, GPU and threads added there.
 """
 from __future__ import annotations
 

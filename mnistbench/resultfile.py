@@ -117,13 +117,16 @@ def _config(raw) -> RunConfig:
             raise ResultError(f"config.{key} should be a list of integers, got {value!r}")
     if raw.get("tags") is not None and not isinstance(raw.get("tags"), dict):
         raise ResultError("config.tags should be a JSON object")
+    raw = dict(raw)
+    from . import registry
+
+    if raw["family"] in registry.families() and not registry.family(raw["family"]).uses_hidden:
+        raw["hidden"] = []  # older files stored the MLP's sizes for every family: no part of the run
     try:
         cfg = RunConfig.from_dict(raw)
     except (TypeError, ValueError) as exc:
         raise ResultError(f"config cannot be read: {exc}") from None
     try:  # a family still registered is checked fully (classes, dtype); a plugin's gone one as it is
-        from . import registry
-
         if registry.has(cfg.family, cfg.impl):
             validate(cfg)
     except ValueError as exc:

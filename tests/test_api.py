@@ -81,8 +81,9 @@ def test_run_sweep_load_and_report(tiny_env, tmp_path, monkeypatch):
 
 def test_study_and_report_stay_functions_after_every_module_is_imported():
     import mnistbench.cli
-    import mnistbench.notebook
     import mnistbench.reporting
+    import mnistbench.reporting.notebook_table
+    import mnistbench.studygrid
 
     for name in ("run", "sweep", "study", "load_results", "report", "compare", "register"):
         assert callable(getattr(mnistbench, name)), name

@@ -17,7 +17,7 @@ import pytest
 import torch
 from test_models import assert_same_trajectory
 
-from mnistbench import cli, notebook, registry
+from mnistbench import cli, registry, studygrid
 from mnistbench.config import for_family
 from mnistbench.perf import throughput
 from mnistbench.registry import PluginWarning
@@ -87,7 +87,7 @@ def test_a_plugin_family_runs_through_run_sweep_study_and_report(site, tiny_env,
                      "--quiet", "--out", str(out)]) == 0
     assert len(list((out / "runs").glob("*.json"))) == 2 + 2 * 2 * 2
 
-    grid = notebook.study_configs(seeds=1)
+    grid = studygrid.study_configs(seeds=1)
     assert {(c.impl, c.lr, c.batch_size, c.hidden, c.epochs) for c in grid if c.family == "onehidden"} == \
         {("manual", 0.1, 32, (16,), 3), ("builtin", 0.1, 32, (16,), 3)}
 

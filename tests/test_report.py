@@ -6,10 +6,10 @@ import math
 import pandas as pd
 import pytest
 
-from mnistbench import cli, notebook, results
+from mnistbench import cli, results, studygrid
 from mnistbench.config import RunConfig, for_family
 from mnistbench.reporting import document as report
-from mnistbench.reporting import plots, render
+from mnistbench.reporting import notebook_table, plots, render
 from mnistbench.reporting import tables as tb
 
 ENV = {"torch": "9.9.9", "python": "3.x", "device": "cpu", "device_name": "Test CPU", "cpu_model": "Test CPU",
@@ -48,13 +48,13 @@ def small_study(seeds=(0, 1)) -> list[dict]:
                                            val_accs=(0.85, 0.92, 0.995)))
             records.append(make_record(family, "sklearn", seed, test_acc=0.94, val_accs=(0.93,), epoch_seconds=2.0))
         for impl in ("manual", "builtin"):
-            for lr in notebook.LR_SWEEP:
+            for lr in studygrid.LR_SWEEP:
                 if lr == 1.0:
                     records.append(make_record("mlp", impl, seed, lr=lr, status="diverged", diverged_epoch=2,
                                                test_acc=0.1, val_accs=(0.2, math.nan)))
                 else:
                     records.append(make_record("mlp", impl, seed, lr=lr, test_acc=0.96, val_accs=(0.9, 0.95)))
-            for batch in notebook.BATCH_SWEEP:
+            for batch in studygrid.BATCH_SWEEP:
                 if batch != 64:
                     records.append(make_record("mlp", impl, seed, batch_size=batch, val_accs=(0.9, 0.97)))
         records.append(make_record("softmax", "fancy", seed, test_acc=0.5))
@@ -117,11 +117,11 @@ def test_summary_and_twins_numbers(frame):
 
 def test_sweeps_show_diverged_points_and_time_to_accuracy(frame):
     lr = tb.sweep_table(frame, "lr").set_index(["lr", "impl"])
-    assert sorted(set(lr.index.get_level_values("lr"))) == list(notebook.LR_SWEEP)
+    assert sorted(set(lr.index.get_level_values("lr"))) == list(studygrid.LR_SWEEP)
     diverged = lr.loc[(1.0, "manual")]
     assert diverged.status == "2/2 diverged at epoch 2" and diverged.n == 0 and math.isnan(diverged.test_acc_mean)
     batches = tb.sweep_table(frame, "batch_size")
-    assert sorted(batches.batch_size.unique()) == list(notebook.BATCH_SWEEP)
+    assert sorted(batches.batch_size.unique()) == list(studygrid.BATCH_SWEEP)
     tta = tb.time_to_accuracy_table(tb.at_defaults(frame)).set_index(["family", "impl"])
     assert tta.loc[("logistic", "manual")].seconds_to_target_mean == pytest.approx(3 * 0.5)  # 0.995 at epoch 3
     assert tta.loc[("softmax", "manual")].seconds_to_target_mean == pytest.approx(2 * 0.5)  # 0.92 >= 0.90
@@ -132,7 +132,7 @@ def test_notebook_comparison_verdicts():
     records = [make_record("logistic", "manual", s, test_acc=0.9992, epochs=100) for s in (0, 1)]
     records += [make_record("softmax", "manual", s, test_acc=0.80, epochs=100) for s in (0, 1)]
     records += [make_record("softmax", "manual", 0, test_acc=0.92, epochs=2)]
-    table = notebook.notebook_comparison(tb.prepare(results.to_frame(records)))
+    table = notebook_table.notebook_comparison(tb.prepare(results.to_frame(records)))
     verdicts = {(r.family, r.epochs): r.verdict for r in table.itertuples() if r.n}
     assert verdicts[("logistic", "100")] == "within noise"
     assert verdicts[("softmax", "100")] == "lower"

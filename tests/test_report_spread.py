@@ -9,9 +9,9 @@ import pytest
 from scipy import stats as sps
 from test_report import make_record
 
-from mnistbench import cli, notebook, results
+from mnistbench import cli, results
 from mnistbench.reporting import columns as cols
-from mnistbench.reporting import render
+from mnistbench.reporting import notebook_table, render
 from mnistbench.reporting import tables as tb
 
 TIMED = ("train_seconds", "train_samples_per_s")
@@ -92,7 +92,7 @@ def test_notebook_band_keeps_this_studys_sampling_noise_with_one_seed():
     # one seed, 2500 test images, 0.013 below the notebook's 0.9190: inside the 95 % band of both binomial
     # terms (0.0157), outside a band holding the notebook's term alone (2 sigma = 0.0109)
     records = [make_record("softmax", "manual", 0, test_acc=0.906, epochs=100)]
-    row = notebook.notebook_comparison(frame_of(records)).set_index("family").loc["softmax"]
+    row = notebook_table.notebook_comparison(frame_of(records)).set_index("family").loc["softmax"]
     assert row.n == 1 and row.noise_band == pytest.approx(1.96 * math.sqrt((0.919 * 0.081 + 0.906 * 0.094) / 2500),
                                                           rel=1e-3)
     assert row.verdict == "within noise"
@@ -100,7 +100,7 @@ def test_notebook_band_keeps_this_studys_sampling_noise_with_one_seed():
 
 def test_notebook_band_uses_the_variance_of_the_mean_over_seeds():
     records = [make_record("softmax", "manual", s, test_acc=a, epochs=100) for s, a in enumerate((0.90, 0.92, 0.91))]
-    row = notebook.notebook_comparison(frame_of(records)).set_index("family").loc["softmax"]
+    row = notebook_table.notebook_comparison(frame_of(records)).set_index("family").loc["softmax"]
     binomial = (0.919 * 0.081 + 0.91 * 0.09) / 2500
     assert row.noise_band == pytest.approx(1.96 * math.sqrt(binomial + 0.01**2 / 3), rel=1e-3)
     assert row.this_ci_low < 0.91 < row.this_ci_high

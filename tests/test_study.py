@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from mnistbench import cli, harness, notebook, registry, results
+from mnistbench import cli, harness, registry, results, studygrid
 from mnistbench.config import ConfigError
 
 
@@ -14,10 +14,10 @@ def run_files(folder):
 
 
 def test_study_grid_has_every_point_once_per_seed():
-    configs = notebook.study_configs(seeds=2)
-    mlp_points = {(lr, notebook.LR_SWEEP_BATCH) for lr in notebook.LR_SWEEP}
-    mlp_points |= {(notebook.BATCH_SWEEP_LR, batch) for batch in notebook.BATCH_SWEEP}
-    linear = sum(len(registry.impl_names(f)) for f in registry.families() if f != notebook.SWEEP_FAMILY)
+    configs = studygrid.study_configs(seeds=2)
+    mlp_points = {(lr, studygrid.LR_SWEEP_BATCH) for lr in studygrid.LR_SWEEP}
+    mlp_points |= {(studygrid.BATCH_SWEEP_LR, batch) for batch in studygrid.BATCH_SWEEP}
+    linear = sum(len(registry.impl_names(f)) for f in registry.families() if f != studygrid.SWEEP_FAMILY)
     assert len(mlp_points) == 7  # lr 0.01 / batch 64 is in both sweeps (and the default)
     assert len(configs) == 2 * (linear + len(registry.impl_names("mlp")) * len(mlp_points))
     assert len(set(configs)) == len(configs)  # equality ignores tags: duplicates were merged
@@ -37,11 +37,11 @@ def test_study_grid_has_every_point_once_per_seed():
 
 
 def test_study_options_and_errors():
-    configs = notebook.study_configs(seeds=1, epochs=2, threads=1)
+    configs = studygrid.study_configs(seeds=1, epochs=2, threads=1)
     assert {c.epochs for c in configs} == {2} and {c.threads for c in configs} == {1}
     with pytest.raises(ConfigError, match="--seeds"):
-        notebook.study_configs(seeds=0)
-    assert notebook.describe_plan(configs).startswith(f"study: {len(configs)} runs (logistic ")
+        studygrid.study_configs(seeds=0)
+    assert studygrid.describe_plan(configs).startswith(f"study: {len(configs)} runs (logistic ")
 
 
 def test_study_bad_seeds_is_a_one_line_error(capsys):
@@ -102,7 +102,7 @@ def test_study_end_to_end_on_tiny_data_and_resume(tiny_env, tmp_path, capsys):
     args = ["study", "--seeds", "1", "--epochs", "1", "--out", str(tmp_path)]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
-    n_points = len(notebook.study_configs(seeds=1))
+    n_points = len(studygrid.study_configs(seeds=1))
     assert len(run_files(tmp_path)) == n_points
     assert "study total time:" in out and "report.md" in out
     text = (tmp_path / "report.md").read_text()

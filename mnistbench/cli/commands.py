@@ -86,7 +86,7 @@ def cmd_sweep(args):
 
 
 def cmd_study(args):
-    from .. import notebook
+    from .. import studygrid as notebook
 
     out = args.out or harness.default_out()
     started = time.perf_counter()

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..config import DTYPES
-from ..registry import Implementation
+from ..spec import Implementation
 from .contract import ModeSwitches
 from .precision import FLOAT32, Precision, autocast
 

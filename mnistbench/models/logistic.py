@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..registry import DataRecipe, Family
+from ..spec import DataRecipe, Family
 from . import precision
 from .common import Builtin, Sklearn, TensorParams, linear_implementations
 

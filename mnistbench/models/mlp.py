@@ -23,7 +23,7 @@ MEAN, STD = 0.1307, 0.3081  # the notebook's Normalize((0.1307,), (0.3081,))
 FAMILY = Family(
     name="mlp",
     description="feed-forward ReLU network 784-512-128-10 (hidden sizes configurable)",
-    defaults=dict(lr=0.01, batch_size=64, epochs=40, patience=3),
+    defaults=dict(lr=0.01, batch_size=64, epochs=40, patience=3, hidden=(512, 128)),
     recipe=DataRecipe(split="holdout", standardize=(MEAN, STD)),
     uses_hidden=True,
     target_val_acc=0.97,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import notebook, results
+from .. import results
 from . import columns as cols
-from . import dtypes, plots, render
+from . import dtypes, notebook_table, plots, render
 from . import tables as tb
 
 THROUGHPUT_CSV = "throughput.csv"  # written by `mnistbench throughput` (family, impl, device, batch_size, ...)
@@ -82,10 +82,10 @@ def make_tables(frame, bench=None) -> list[Table]:
               "compute their products in bf16 (autocast for builtin models, bf16 GEMMs on float32 master "
               "weights for hand-written ones), losses in float32, and are evaluated the same way.",
               columns=cols.dtypes()),
-        Table("notebook", "Notebook comparison", notebook.notebook_comparison(frame), machine,
+        Table("notebook", "Notebook comparison", notebook_table.notebook_comparison(frame), machine,
               "The notebook's printed figures (one unseeded run each) next to this study's mean ± 95 % interval. "
               "'within noise': |difference| ≤ the 95 % band of p(1−p)/n_eval for both figures plus this study's "
-              "seed variance / n. " + notebook.NOTEBOOK_BEST_LR, columns=cols.notebook()),
+              "seed variance / n. " + notebook_table.NOTEBOOK_BEST_LR, columns=cols.notebook()),
     ]
     per_class = tb.per_class_table(defaults)
     tables.append(Table("per_class", "Per-class test accuracy, each implementation against its twin", per_class,
