@@ -93,7 +93,7 @@ OPTIONS = {
     "with_stack": _opt("--with-stack", action="store_true", help="record Python stacks (bigger, slower traces)"),
     "threshold": _opt("--threshold", type=fraction, default=0.05,
                       help="the smallest change in time that counts as faster or slower, as 0.05 or 5%% "
-                           "(default 5%%): a smaller one is no detectable difference however significant"),
+                           "(default 5%%): a smaller one is never faster or slower, however significant"),
     "by": _opt("--by", metavar="KEY", help="compare the groups of ONE results folder by a recorded env or config "
                                            "key (torch, threads, host, lr...), the first group as base"),
     "interleave": _opt("--interleave", action="store_true",
