@@ -9,10 +9,11 @@ User mistakes raise mnistbench.ConfigError (the CLI prints them as one line).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from . import harness, registry, results
-from .config import ConfigError
+from . import files, registry
+from .config import ConfigError, check_integer, check_integers, shown
 
 TRAINING_OPTIONS = ("epochs", "lr", "batch_size", "seed", "hidden", "patience", "no_early_stop", "classes",
                     "device", "dtype", "loader", "dataset", "protocol", "threads")
@@ -26,20 +27,25 @@ def plan(family=None, impl=None, *, lists: bool = False, command: str = "run", *
     each; pairs that do not exist are skipped). With lists, lr, batch_size and seed may be lists and
     hidden a list of size tuples: the grid is every combination.
     """
+    from . import harness
+
     unknown = sorted(set(options) - set(TRAINING_OPTIONS))
     if unknown:
         raise ConfigError(f"unknown option {unknown[0]!r}; choose from {', '.join(TRAINING_OPTIONS)}")
-    no_early_stop = options.pop("no_early_stop", False)
+    _check_flag(lists, "lists")
+    no_early_stop = _check_flag(options.pop("no_early_stop", False) or False, "no_early_stop")
     if no_early_stop and options.get("patience") is not None:
         raise ConfigError("--patience and --no-early-stop contradict each other")
-    families = _names(family) or list(registry.families())
-    impls = _names(impl) or list(dict.fromkeys(
+    families = _names(family, "family") or list(registry.families())
+    impls = _names(impl, "impl") or list(dict.fromkeys(
         i for f in families if f in registry.families() for i in registry.impl_names(f)))
     settings = {name: value for name, value in options.items() if name not in (*SWEEP_AXES, "hidden", "classes")}
     settings["device"] = _axis(settings.get("device"), "device", False, command)
     axes = {name: _axis(options.get(name), name, lists, command) for name in SWEEP_AXES}
-    classes = options.get("classes")
-    configs = harness.expand(families, impls, **axes, **settings, hidden=_hidden(options.get("hidden"), lists, command),
+    classes = check_integers(options.get("classes"), "classes", optional=True)
+    hidden = _hidden(options.get("hidden"), lists, command)
+    _check_hidden_applies(hidden, families)
+    configs = harness.expand(families, impls, **axes, **settings, hidden=hidden,
                              classes=tuple(classes) if classes else None)
     return harness.with_overrides(configs, patience=None) if no_early_stop else configs
 
@@ -77,9 +83,16 @@ def sweep(family=None, impl=None, *, out=None, save: bool = True, data_root=None
 
 
 def _train(configs, out, save, data_root, resume, executor, hooks: dict) -> list[dict]:
+    from . import harness
     from .executors import Executor
 
-    folder = (out or harness.default_out()) if save else None
+    _check_flag(save, "save")
+    _check_flag(resume, "resume")
+    for name, hook in hooks.items():
+        if hook is not None and not callable(hook):
+            raise ConfigError(f"{name} must be a function or None, got {shown(hook)}")
+    data_root = _path(data_root, "data_root")
+    folder = (_path(out, "out") or files.default_out()) if save else None
     executor = Executor(executor) if isinstance(executor, str) else executor
     return harness.execute(configs, folder, data_root=data_root, resume=resume, executor=executor, **hooks)
 
@@ -94,10 +107,12 @@ def study(seeds: int = 3, *, epochs=None, device: str = "cpu", dtype: str = "flo
     """
     from . import notebook
 
+    check_integer(seeds, "seeds")
+    check_integer(epochs, "epochs", optional=True)
     configs = notebook.study_configs(seeds=seeds, epochs=epochs, device=device, threads=threads, dtype=dtype)
     if on_plan is not None:
         on_plan(configs)
-    out = out or harness.default_out()
+    out = _path(out, "out") or files.default_out()
     records = _train(configs, out, True, data_root, resume, executor, dict(
         on_run_start=on_run_start, on_epoch=on_epoch, on_run_end=on_run_end, on_progress=on_progress))
     if write:
@@ -108,6 +123,8 @@ def study(seeds: int = 3, *, epochs=None, device: str = "cpu", dtype: str = "flo
 def load_results(folder=None):
     """The runs saved in folder (default: the default --out) as a pandas DataFrame, one row per run:
     config fields, metrics, env_* columns, and history / per_class_acc / confusion as Python objects."""
+    from . import results
+
     return results.to_frame(_existing(folder))
 
 
@@ -121,28 +138,69 @@ def report(folder=None, benchmarks=None) -> dict:
     from .reporting.benchtables import report_tables
 
     folder = _existing(folder)
-    return build(folder, report_tables(folder, benchmarks=benchmarks))
+    return build(folder, report_tables(folder, benchmarks=_path(benchmarks, "benchmarks")))
 
 
-def compare(base, new, threshold: float = 0.05, by=None):
-    """Compare two results folders (or frames): one row per matching point, with the change and a
-    verdict where it exceeds `threshold` (see mnistbench.reporting.compare)."""
+def compare(base, new=None, threshold: float = 0.05, by=None):
+    """Compare two results folders (or frames from load_results, or lists of run records): one row per
+    matching point, with the change and a verdict where it exceeds `threshold` (see
+    mnistbench.reporting.compare). With by=KEY, base alone: its groups against the first."""
     from .reporting.compare import compare as compare_frames
 
+    base, new = (_source(side, name) for side, name in ((base, "base"), (new, "new")))
+    if by is not None:
+        from .config import check_name
+
+        check_name(by, "by")
     return compare_frames(base, new, threshold=threshold, by=by)
 
 
 # ---------------------------------------------------------------- option shapes
 def _existing(folder) -> Path:
-    folder = Path(folder or harness.default_out())
+    folder = _path(folder, "folder") or files.default_out()
     if not folder.is_dir():
         raise ConfigError(f"results folder {folder} does not exist")
     return folder
 
 
-def _names(value) -> list[str] | None:
+def _names(value, what: str) -> list[str] | None:
     """A name or a list of names as a list (None stays None)."""
-    return [value] if isinstance(value, str) else (list(value) if value else None)
+    if value is None or isinstance(value, str):
+        return None if value is None else [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(name, str) for name in value):
+        raise ConfigError(f"{what} must be a name or a list of names, got {shown(value)}")
+    return list(value) or None
+
+
+def _check_flag(value, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{what} must be True or False, got {shown(value)}")
+    return value
+
+
+def _path(value, what: str) -> Path | None:
+    """A folder or file argument: None, a str or an os.PathLike, with ~ expanded."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise ConfigError(f"{what} must be a path (str or pathlib.Path), got {shown(value)}")
+    return files.user_path(os.fspath(value), what)
+
+
+def _source(value, what: str):
+    """A side of compare: a path, or run records as load_results' DataFrame or a list of dicts."""
+    if value is None or isinstance(value, list) or type(value).__name__ == "DataFrame":
+        return value
+    return _path(value, what)
+
+
+def _check_hidden_applies(hidden, families) -> None:
+    """--hidden for families that have no hidden layer would be ignored: say so instead."""
+    if hidden is None or any(f in registry.families() and registry.family(f).uses_hidden for f in families):
+        return
+    with_hidden = [name for name, f in registry.families().items() if f.uses_hidden]
+    raise ConfigError(f"--hidden applies to families with hidden layers ({', '.join(with_hidden) or 'none'}); "
+                      f"{', '.join(families)} have none")
 
 
 def _axis(value, name: str, lists: bool, command: str):
@@ -158,7 +216,19 @@ def _axis(value, name: str, lists: bool, command: str):
 
 def _hidden(value, lists: bool, command: str):
     """Hidden sizes: one tuple such as (512, 128), or (sweep) a list of them."""
-    if value is None or all(isinstance(size, int) for size in value):
-        return None if value is None else tuple(value)
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ConfigError(f"hidden must be sizes such as (512, 128), got {shown(value)}")
+    if all(not isinstance(size, (list, tuple)) for size in value):
+        return _sizes(value)
     chosen = _axis(list(value), "hidden", lists, command)
-    return [tuple(sizes) for sizes in chosen] if lists else tuple(chosen)
+    return [_sizes(sizes) for sizes in chosen] if lists else _sizes(chosen)
+
+
+def _sizes(value) -> tuple[int, ...]:
+    """Hidden sizes checked now, even for a family that does not use them: --hidden 0 is always a typo."""
+    sizes = check_integers(value, "hidden sizes")
+    if not sizes or any(size < 1 for size in sizes):
+        raise ConfigError(f"--hidden sizes must be one or more integers >= 1, got {list(sizes)}")
+    return sizes

@@ -4,14 +4,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from . import env
+from . import env, files
 from .config import RunConfig
 
 REQUIRED_KEYS = ("run_id", "config", "status", "test_acc", "history")
@@ -64,19 +62,8 @@ def make_result(cfg: RunConfig, fitted: dict, device, environment: dict | None =
     return _clean(record)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and os.replace: a reader sees all or nothing."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+# moved to files.py (UTF-8, the umask's mode, OutputError naming the path); re-exported for its callers
+atomic_write_text = files.atomic_write_text
 
 
 def save(record: dict, out_dir: Path) -> Path:

@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from .. import api, harness, registry
+from .. import api, registry
 from ..config import RunConfig
 from . import options
 from .output import print_epoch, print_progress, print_run_end, print_run_start, print_skipped, summary_table
@@ -28,13 +28,16 @@ def add_run(sub) -> None:
                 epochs={"help": "cap every run at N epochs (quick tries; not the notebook's)"})
     study.set_defaults(handler=cmd_study)
     report = sub.add_parser("report", help="tables (Markdown, CSV) and plots from a results folder's run files")
-    report.add_argument("folder", nargs="?", type=Path, help="results folder (default: the default --out)")
+    report.add_argument("folder", nargs="?", type=options.path_option("FOLDER"),
+                        help="results folder (default: the default --out)")
     options.add(report, "benchmarks")
     report.set_defaults(handler=cmd_report)
     compare = sub.add_parser("compare", help="NEW against BASE (results folders or pytest-benchmark JSON): time "
                                              "ratio with its interval and verdict; exit 1 when slower")
-    compare.add_argument("base", type=Path, help="results folder or pytest-benchmark JSON file (the reference)")
-    compare.add_argument("new", type=Path, nargs="?", help="the same kind as BASE (left out with --by)")
+    compare.add_argument("base", type=options.path_option("BASE"),
+                         help="results folder or pytest-benchmark JSON file (the reference)")
+    compare.add_argument("new", type=options.path_option("NEW"), nargs="?",
+                         help="the same kind as BASE (left out with --by)")
     options.add(compare, "threshold", "by", "out")
     compare.set_defaults(handler=cmd_compare)
     listing = sub.add_parser("list", help="the registered model families and implementations")
@@ -42,6 +45,8 @@ def add_run(sub) -> None:
 
 
 def cmd_run(args, lists=False):
+    from .. import harness  # imports torch: only when a command runs
+
     out = args.out or harness.default_out()
     started = time.perf_counter()
     on_run_start, on_run_end = print_run_start, print_run_end
@@ -86,7 +91,7 @@ def cmd_sweep(args):
 
 
 def cmd_study(args):
-    from .. import notebook
+    from .. import harness, notebook
 
     out = args.out or harness.default_out()
     started = time.perf_counter()
@@ -117,6 +122,8 @@ def write_report(folder, benchmarks=None):
 
 
 def cmd_report(args):
+    from .. import harness  # imports torch: only when a command runs
+
     # pytest-benchmark timings joined with accuracy (--benchmarks), and the torch-version table when the
     # runs come from several torch versions (tox)
     write_report(args.folder or harness.default_out(), benchmarks=args.benchmarks)
@@ -124,6 +131,8 @@ def cmd_report(args):
 
 
 def cmd_compare(args):
+    from .. import harness  # imports torch: only when a command runs
+
     from ..reporting import compare, render
 
     frame = compare.compare(args.base, args.new, threshold=args.threshold, by=args.by)

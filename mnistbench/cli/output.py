@@ -1,10 +1,11 @@
 """What the command line prints while it works: one line per epoch or run, and closing tables."""
 from __future__ import annotations
 
-import pandas as pd
 
-from ..reporting import render
-from ..reporting.render import Column, fmt_value
+def fmt_value(value, fmt):
+    from ..reporting import render  # with pandas: loaded when a command prints, not for --help
+
+    return render.fmt_value(value, fmt)
 
 
 def describe(cfg) -> str:
@@ -68,16 +69,24 @@ def outcome(record) -> str:
             f"{record['epochs_run']} epochs, {timing}")
 
 
-SUMMARY = [Column("family"), Column("impl"), Column("dtype", fmt="text"), Column("status"), Column("test_acc"),
-           Column("best_val_acc"), Column("epochs_run", "epochs"), Column("train_seconds", fmt="seconds"),
-           Column("train_samples_per_s", "samples/s", "rate"), Column("fit_seconds", "fit s", "seconds"),
-           Column("timing_unstable_reason", "timing unstable", "text")]
+def summary_columns() -> list:
+    from ..reporting.render import Column
+
+    return [Column("family"), Column("impl"), Column("dtype", fmt="text"), Column("status"), Column("test_acc"),
+            Column("best_val_acc"), Column("epochs_run", "epochs"), Column("train_seconds", fmt="seconds"),
+            Column("train_samples_per_s", "samples/s", "rate"), Column("fit_seconds", "fit s", "seconds"),
+            Column("timing_unstable_reason", "timing unstable", "text")]
 
 
 def summary_table(records) -> str:
-    frame = pd.DataFrame([{c.name: r.get(c.name) for c in SUMMARY} for r in records])
+    import pandas as pd
+
+    from ..reporting import render
+
+    summary = summary_columns()
+    frame = pd.DataFrame([{c.name: r.get(c.name) for c in summary} for r in records])
     frame["dtype"] = [(r.get("config") or {}).get("dtype", "float32") for r in records]
     # the run's own spread: samples/s with the interval of its steady-state epochs
     for bound in ("ci_low", "ci_high"):
         frame[f"train_samples_per_s_{bound}"] = [r.get(f"train_samples_per_s_{bound}") for r in records]
-    return render.to_text(frame, SUMMARY)
+    return render.to_text(frame, summary)

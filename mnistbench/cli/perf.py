@@ -5,7 +5,6 @@ import sys
 import time
 from pathlib import Path
 
-from .. import harness
 from ..config import ConfigError
 from . import options
 from .output import describe
@@ -46,7 +45,7 @@ def warn_if_busy(load=None):
 def cmd_speed(args):
     import torch
 
-    from .. import env
+    from .. import env, harness
     from ..perf import floor, speed, timing
 
     timing.set_threads(args.threads)
@@ -109,6 +108,7 @@ def cmd_speed(args):
 def cmd_throughput(args):
     import torch
 
+    from .. import harness
     from ..perf import throughput, timing
 
     timing.set_threads(args.threads)
@@ -144,6 +144,7 @@ def print_profile_skip(cfg):
 
 
 def cmd_profile(args):
+    from .. import harness
     from ..perf import profiling
 
     configs = options.configs_from(args, lists=False, command="profile")
