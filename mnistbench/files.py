@@ -48,6 +48,11 @@ def _umask() -> int:
 def atomic_write_text(path, text: str) -> None:
     """Write text as UTF-8 via a temp file in the same folder and os.replace: a reader sees all or nothing.
     The file gets the mode a plain open() would (0644 under the usual umask), not mkstemp's 0600."""
+    atomic_write_bytes(path, text.encode(ENCODING))
+
+
+def atomic_write_bytes(path, payload: bytes) -> None:
+    """atomic_write_text for bytes (a picture): temp file, fsync, os.replace, the umask's mode."""
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -55,8 +60,8 @@ def atomic_write_text(path, text: str) -> None:
         raise OutputError(f"cannot write {path}: {reason(exc)}") from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "w", encoding=ENCODING, newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import results, stats
+from .. import files, results, stats
 from ..config import ConfigError
 from ..results import ResultError
 from . import pairing, render
@@ -55,7 +55,9 @@ def compare(base, new=None, threshold: float = stats.THRESHOLD, by: str | None =
         (base_value, base_sides), rows = grouped[0], []
         for value, new_sides in grouped[1:]:
             rows += run_pairs(base_sides, new_sides, threshold, f"{name} {base_value}", f"{name} {value}")
-        return finish(rows, f"groups of {name} in {base}")
+        for row in rows:
+            row["configuration"] = _by_label(row["configuration"])
+        return finish(rows, f"groups of {name} in {_shown(base)}")
     if new is None:
         raise ConfigError("give BASE and NEW (two results folders or two pytest-benchmark JSON files), "
                           "or one folder with --by KEY")
@@ -67,11 +69,25 @@ def compare(base, new=None, threshold: float = stats.THRESHOLD, by: str | None =
         rows = benchmark_rows(base, new, threshold)
     else:
         rows = run_pairs(pairing.sides(load_records(base)), pairing.sides(load_records(new)), threshold,
-                         str(base), str(new))
-    return finish(rows, f"{base} and {new}")
+                         _shown(base), _shown(new))
+    return finish(rows, f"{_shown(base)} and {_shown(new)}")
+
+
+def _by_label(text: str) -> str:
+    """A row's configuration when --by is family or impl: that half is in the base / new labels, so it is
+    left out ("logistic lr=0.01", not "logistic/None lr=0.01")."""
+    head, _, rest = text.partition(" ")
+    head = "/".join(part for part in head.split("/", 1) if part != "None")
+    return f"{head} {rest}".strip()
+
+
+def _shown(source) -> str:
+    return str(source) if isinstance(source, (str, Path)) else f"the {len(source)} records given"
 
 
 def source_kind(path) -> str:
+    if isinstance(path, (list, pd.DataFrame)):  # run records in memory (api.compare takes them)
+        return "runs"
     path = Path(path)
     if path.is_dir():
         return "runs"
@@ -81,10 +97,48 @@ def source_kind(path) -> str:
 
 
 def load_records(folder) -> list[dict]:
-    records = results.load_runs(folder)
+    """The run records of a results folder, of load_results' DataFrame, or a list of records as given."""
+    if isinstance(folder, pd.DataFrame):
+        records = records_from_frame(folder)
+    elif isinstance(folder, list):
+        records = folder
+        if not all(isinstance(r, dict) and isinstance(r.get("config"), dict) for r in records):
+            raise ConfigError("compare takes run records (dicts with a 'config', as run() returns them)")
+    else:
+        records = results.load_runs(folder)
     if not records:
-        raise ResultError(f"no run results in {folder} (a results folder holds runs/*.json)")
+        raise ResultError(f"no run results in {_shown(folder)} (a results folder holds runs/*.json)")
     return records
+
+
+def records_from_frame(frame: pd.DataFrame) -> list[dict]:
+    """load_results' rows back into run records: config fields, env_* columns, the rest as they are."""
+    from ..config import RunConfig
+
+    missing = [c for c in ("family", "impl", "status") if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"compare takes load_results' DataFrame; this one lacks {', '.join(missing)}")
+    config_keys = [f for f in RunConfig.__dataclass_fields__ if f in frame.columns]
+    records = []
+    for row in frame.to_dict("records"):
+        record = {k: v for k, v in row.items() if not k.startswith("env_") and k not in config_keys}
+        record["config"] = {k: _plain(row[k]) for k in config_keys}
+        record["env"] = {k[4:]: v for k, v in row.items() if k.startswith("env_") and not _absent(v)}
+        records.append(record)
+    return records
+
+
+def _plain(value):
+    """A frame cell as run records hold it: lists for sizes, None for a missing value, Python numbers."""
+    if isinstance(value, tuple):
+        return list(value)
+    if _absent(value):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _absent(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def finish(rows, what: str) -> pd.DataFrame:
@@ -151,7 +205,8 @@ def differences(base_env: dict, new_env: dict) -> dict:
         same_as_cpu = key == "device_name" and values == [out["base_cpu_model"], out["new_cpu_model"]]
         if values[0] != values[1] and not same_as_cpu:  # on the CPU the device is the CPU: say it once
             parts.append(f"{key} {values[0]} → {values[1]}")
-    out["differs"] = "; ".join(parts) or "nothing recorded"
+    recorded = any(value != "?" for key in pairing.ENV_KEYS for value in (out[f"base_{key}"], out[f"new_{key}"]))
+    out["differs"] = "; ".join(parts) or ("same environment" if recorded else "nothing recorded")
     return out
 
 
@@ -258,12 +313,8 @@ def document(frame: pd.DataFrame, threshold: float) -> str:
 
 def write(frame: pd.DataFrame, out, threshold: float) -> tuple[Path, Path]:
     """compare.md and compare.csv in out (created if needed)."""
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"output folder {out} cannot be created: {exc.strerror or exc}") from None
+    out = files.make_folder(out, "--out folder")  # OutputError in one line: a file there, no permission
     markdown, csv = out / "compare.md", out / "compare.csv"
-    results.atomic_write_text(markdown, document(frame, threshold))
-    results.atomic_write_text(csv, render.to_csv(frame))
+    files.atomic_write_text(markdown, document(frame, threshold))  # UTF-8 whatever the locale: Δ, ±, →
+    files.atomic_write_text(csv, render.to_csv(frame))
     return markdown, csv
