@@ -22,6 +22,10 @@ class ConfigError(ValueError):
     """A user mistake in a configuration: the CLI prints it as one line and exits 2."""
 
 
+class ConfigTypeError(ConfigError, TypeError):
+    """A ConfigError for a value of the wrong type (a string for a number, 1.5 for an integer, a
+    factory that is not callable); a TypeError too, for code that catches those."""
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -78,7 +82,7 @@ def shown(value) -> str:
 
 def check_name(value, what: str) -> str:
     if not isinstance(value, str):
-        raise ConfigError(f"{what} must be a name (a string), got {shown(value)}")
+        raise ConfigTypeError(f"{what} must be a name (a string), got {shown(value)}")
     return value
 
 
@@ -87,14 +91,14 @@ def check_integer(value, what: str, optional: bool = False) -> int | None:
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ConfigError(f"{what} must be an integer, got {shown(value)}")
+        raise ConfigTypeError(f"{what} must be an integer, got {shown(value)}")
     return int(value)
 
 
 def check_number(value, what: str) -> int | float:
     """value as an int or float; ConfigError for a bool, a string or anything else."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigError(f"{what} must be a number, got {shown(value)}")
+        raise ConfigTypeError(f"{what} must be a number, got {shown(value)}")
     return value if isinstance(value, (int, float)) else float(value)
 
 
@@ -103,7 +107,7 @@ def check_integers(value, what: str, optional: bool = False) -> tuple[int, ...] 
     if value is None and optional:
         return None
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{what} must be a list or tuple of integers, got {shown(value)}")
+        raise ConfigTypeError(f"{what} must be a list or tuple of integers, got {shown(value)}")
     return tuple(check_integer(item, f"{what} item") for item in value)
 
 
@@ -161,11 +165,11 @@ def validate(cfg: RunConfig) -> RunConfig:
 def _check_types(cfg: RunConfig) -> RunConfig:
     """Every field of the type it must have, before its value is looked at (API callers pass anything)."""
     if not isinstance(cfg, RunConfig):
-        raise ConfigError(f"expected a RunConfig, got {shown(cfg)}")
+        raise ConfigTypeError(f"expected a RunConfig, got {shown(cfg)}")
     for name in ("family", "impl", "dataset", "protocol", "device", "loader", "dtype"):
         check_name(getattr(cfg, name), name)
     if not isinstance(cfg.tags, dict):
-        raise ConfigError(f"tags must be a dict, got {shown(cfg.tags)}")
+        raise ConfigTypeError(f"tags must be a dict, got {shown(cfg.tags)}")
     return replace(
         cfg, lr=check_number(cfg.lr, "learning rate"), batch_size=check_integer(cfg.batch_size, "batch size"),
         epochs=check_integer(cfg.epochs, "epochs"), patience=check_integer(cfg.patience, "patience", True),

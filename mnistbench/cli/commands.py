@@ -132,7 +132,6 @@ def cmd_report(args):
 
 def cmd_compare(args):
     from .. import harness  # imports torch: only when a command runs
-
     from ..reporting import compare, render
 
     frame = compare.compare(args.base, args.new, threshold=args.threshold, by=args.by)
