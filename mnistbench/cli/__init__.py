@@ -47,7 +47,9 @@ def main(argv=None) -> int:
     except BrokenPipeError:
         return _quiet_broken_pipe()
     except KeyboardInterrupt:
-        interrupted = True  # the process is ending: leave Ctrl-C to _stop_now, never a traceback
+        interrupted = True
+        if previous is not None:  # the process is ending: Python's shutdown keeps SIG_IGN (not a handler)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         _say("mnistbench: interrupted; finished runs are saved")
         return INTERRUPTED
     finally:
