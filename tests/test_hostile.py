@@ -276,7 +276,7 @@ def test_an_ascii_terminal_gets_compare_output_and_utf8_files(tmp_path):
     base = write_bench(tmp_path / "base.json", [bench_entry("good", 1.0)])
     new = write_bench(tmp_path / "new.json", [bench_entry("good", 1.1)])
     proc = subprocess.run([sys.executable, "-m", "mnistbench", "compare", str(base), str(new), "--out",
-                           str(tmp_path / "out")], capture_output=True, timeout=120,
+                           str(tmp_path / "out")], capture_output=True, timeout=120, check=False,
                           env=subprocess_env(PYTHONIOENCODING="ascii", LC_ALL="C", LANG="C"))
     assert proc.returncode in (0, 1), proc.stderr.decode()
     assert b"Traceback" not in proc.stderr and b"acc" in proc.stdout
@@ -289,7 +289,7 @@ def test_help_and_parsing_import_nothing_heavy():
             "heavy = {'torch', 'pandas', 'scipy', 'matplotlib'} & set(sys.modules)\nassert not heavy, heavy\n"
             "from mnistbench import executors\nfrom mnistbench.cli import options\n"
             "assert options.EXECUTORS == executors.EXECUTORS\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
                           env=subprocess_env())
     assert proc.returncode == 0, proc.stderr
 
@@ -298,15 +298,15 @@ def test_ctrl_c_while_importing_and_twice_is_130_one_line(tmp_path, tiny_root):
     argv = [sys.executable, "-m", "mnistbench", "sweep", "--family", "mlp", "--impl", "manual", "--hidden", "8",
             "--epochs", "50", "--no-early-stop", "--seed", "0,1,2,3", "--data-root", str(tiny_root),
             "--out", str(tmp_path / "out")]
-    default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
     early = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=subprocess_env(), preexec_fn=default_sigint)
+                             env=subprocess_env(), preexec_fn=default_sigint)  # noqa: PLW1509
     time.sleep(0.6)  # torch, pandas and scipy are still importing
     early.send_signal(signal.SIGINT)
     _, err = early.communicate(timeout=60)
     assert early.returncode == 130 and len(err.strip().splitlines()) == 1 and "interrupted" in err, err
     twice = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=subprocess_env(), preexec_fn=default_sigint)
+                             env=subprocess_env(), preexec_fn=default_sigint)  # noqa: PLW1509
     assert twice.stdout.readline().startswith("[1/")  # training has started
     twice.send_signal(signal.SIGINT)
     time.sleep(0.05)
@@ -405,3 +405,14 @@ def test_option_typos_are_one_line(tmp_path, capsys, argv, message):
     line = cli_error(capsys, ["run", *argv, "--epochs", "1", "--out", out])
     assert message in line
     assert not out.exists()
+
+
+def test_save_or_stop_names_the_run_and_what_is_intact(tmp_path):
+    def full_disk(record, out):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(mnistbench.OutputError) as caught:
+        files.save_or_stop(full_disk, {"run_id": "softmax-manual-abc"}, tmp_path, saved_before=3)
+    message = str(caught.value)
+    assert "softmax-manual-abc" in message and "3 run(s) saved before it are intact" in message
+    assert "no space left" in message and "\n" not in message

@@ -1,11 +1,7 @@
 """What the command line prints while it works: one line per epoch or run, and closing tables."""
 from __future__ import annotations
 
-
-def fmt_value(value, fmt):
-    from ..reporting import render  # with pandas: loaded when a command prints, not for --help
-
-    return render.fmt_value(value, fmt)
+from ..reporting.render import fmt_value  # light: pandas only for tables
 
 
 def describe(cfg) -> str:
