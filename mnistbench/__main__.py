@@ -1,3 +1,10 @@
-from .cli import main
+"""`python -m mnistbench`: a Ctrl-C even while the command line imports is exit 130 and one line."""
+import sys
+
+try:
+    from .cli import main
+except KeyboardInterrupt:
+    print("mnistbench: interrupted", file=sys.stderr)
+    raise SystemExit(130) from None
 
 raise SystemExit(main())

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from . import registry
 
@@ -20,6 +21,10 @@ FLOAT32_MAX = 3.4028234663852886e38
 class ConfigError(ValueError):
     """A user mistake in a configuration: the CLI prints it as one line and exits 2."""
 
+
+class ConfigTypeError(ConfigError, TypeError):
+    """A ConfigError for a value of the wrong type (a string for a number, 1.5 for an integer, a
+    factory that is not callable); a TypeError too, for code that catches those."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,45 @@ class RunConfig:
         return RunConfig(**kwargs)
 
 
+def shown(value) -> str:
+    """A wrong value as a message shows it: its repr and its type, so "0.1" (a string) is not read as 0.1."""
+    text = repr(value)
+    return f"{text if len(text) <= 60 else text[:57] + '...'} ({type(value).__name__})"
+
+
+def check_name(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigTypeError(f"{what} must be a name (a string), got {shown(value)}")
+    return value
+
+
+def check_integer(value, what: str, optional: bool = False) -> int | None:
+    """value as an int; ConfigError for a bool, a float (1.5 or 64.0), a string or anything else."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigTypeError(f"{what} must be an integer, got {shown(value)}")
+    return int(value)
+
+
+def check_number(value, what: str) -> int | float:
+    """value as an int or float; ConfigError for a bool, a string or anything else."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigTypeError(f"{what} must be a number, got {shown(value)}")
+    return value if isinstance(value, (int, float)) else float(value)
+
+
+def check_integers(value, what: str, optional: bool = False) -> tuple[int, ...] | None:
+    """A sequence of integers (hidden sizes, classes) as a tuple."""
+    if value is None and optional:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ConfigTypeError(f"{what} must be a list or tuple of integers, got {shown(value)}")
+    return tuple(check_integer(item, f"{what} item") for item in value)
+
+
 def check_family(family: str) -> registry.Family:
+    check_name(family, "family")
     if family not in registry.families():
         raise ConfigError(f"unknown family {family!r}; choose from {', '.join(registry.families())}")
     return registry.family(family)
@@ -83,7 +126,9 @@ def for_family(family: str, impl: str, **overrides) -> RunConfig:
 
 
 def validate(cfg: RunConfig) -> RunConfig:
-    """Raise ConfigError naming the first problem; return cfg unchanged when it is valid."""
+    """Raise ConfigError naming the first problem; return cfg when it is valid, its numbers as plain int
+    and float and its sizes as tuples (numpy integers from a grid are fine; bools and 64.0 are not)."""
+    cfg = _check_types(cfg)
     family = check_family(cfg.family)
     if not registry.has(cfg.family, cfg.impl):
         raise ConfigError(
@@ -119,9 +164,24 @@ def validate(cfg: RunConfig) -> RunConfig:
     return cfg
 
 
+def _check_types(cfg: RunConfig) -> RunConfig:
+    """Every field of the type it must have, before its value is looked at (API callers pass anything)."""
+    if not isinstance(cfg, RunConfig):
+        raise ConfigTypeError(f"expected a RunConfig, got {shown(cfg)}")
+    for name in ("family", "impl", "dataset", "protocol", "device", "loader", "dtype"):
+        check_name(getattr(cfg, name), name)
+    if not isinstance(cfg.tags, dict):
+        raise ConfigTypeError(f"tags must be a dict, got {shown(cfg.tags)}")
+    return replace(
+        cfg, lr=check_number(cfg.lr, "learning rate"), batch_size=check_integer(cfg.batch_size, "batch size"),
+        epochs=check_integer(cfg.epochs, "epochs"), patience=check_integer(cfg.patience, "patience", True),
+        seed=check_integer(cfg.seed, "seed"), threads=check_integer(cfg.threads, "threads", True),
+        hidden=check_integers(cfg.hidden, "hidden sizes"), classes=check_integers(cfg.classes, "classes", True))
+
+
 def _check_numbers(cfg: RunConfig) -> None:
     """Every numeric setting in range, so a typo is one line up front instead of a failed run later."""
-    if not isinstance(cfg.lr, (int, float)) or not math.isfinite(cfg.lr) or cfg.lr <= 0:
+    if not math.isfinite(cfg.lr) or cfg.lr <= 0:
         raise ConfigError(f"learning rate must be a finite number > 0, got {cfg.lr}")
     if cfg.lr > FLOAT32_MAX or float(cfg.lr) < 1.5e-45:  # training runs in float32
         raise ConfigError(f"learning rate {cfg.lr:g} cannot be held by a float32 (about 1.4e-45 to 3.4e38)")

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import gzip
 import math
-import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import registry
-from .config import RunConfig
+from . import files, registry
+from .config import ConfigError, RunConfig
 
 # dataset name -> torchvision class name (also the folder under the root)
 TORCHVISION_CLASS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
@@ -24,11 +24,15 @@ FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+# IDX element types; multi-byte ones are big-endian on disk (read_idx returns native byte order)
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+MAX_IDX_BYTES = 2**33  # 8 GiB: far above any MNIST-format set; a header claiming more is corrupt
+MIN_PER_CLASS = 5  # the stratified 60/20/20 split needs a few images of every class in each part
 
 
-class DataError(RuntimeError):
-    """Data that cannot be found or read: the CLI prints it as one line and exits 2."""
+class DataError(ConfigError, RuntimeError):
+    """Data that cannot be found, read or used (a subclass of ConfigError, and a RuntimeError as it
+    always was): the CLI prints it as one line naming the file and exits 2."""
 
 
 @dataclass
@@ -61,20 +65,28 @@ class Splits:
 
 def default_root() -> Path:
     """$MNISTBENCH_DATA, else a per-user cache (where torchvision downloads on a connected machine)."""
-    env = os.environ.get("MNISTBENCH_DATA")
+    env = files.env_value("MNISTBENCH_DATA")
     if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mnistbench"
+        return files.user_path(env, "MNISTBENCH_DATA")
+    cache = files.env_value("XDG_CACHE_HOME")  # empty means unset, as the XDG spec says
+    try:
+        return Path(cache or Path.home() / ".cache") / "mnistbench"
+    except RuntimeError:  # no home directory to be found
+        raise DataError("no data folder: set MNISTBENCH_DATA or pass --data-root (no home directory "
+                        "for the download cache)") from None
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Decode one IDX file (plain or .gz) into an array, checking magic number and length."""
-    opener = gzip.open if path.suffix == ".gz" else open
+    """Decode one IDX file (plain or .gz) into an array in native byte order, checking magic number and
+    length; DataError naming the file for anything else."""
+    path = Path(path)
     try:
-        with opener(path, "rb") as handle:
-            raw = handle.read()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
+        if not path.is_file():  # a folder or a named pipe: never opened, never waited on
+            raise OSError(f"{path} is not a regular file")
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as handle:
+            raw = handle.read(MAX_IDX_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES or not 1 <= raw[3] <= 4:
         raise DataError(f"{path} is not an IDX file (wrong magic number {raw[:4].hex() or 'empty'})")
     ndim = raw[3]
@@ -87,7 +99,30 @@ def read_idx(path: Path) -> np.ndarray:
     if len(raw) != expected:
         kind = "truncated" if len(raw) < expected else "longer than its header says"
         raise DataError(f"{path} is {kind}: {len(raw)} bytes, header implies {expected}")
-    return np.frombuffer(raw, dtype, offset=header).reshape(shape)
+    array = np.frombuffer(raw, dtype, offset=header).reshape(shape)
+    return array.astype(dtype.newbyteorder("="), copy=False)  # torch reads native byte order only
+
+
+def _pixels(images: np.ndarray, path: Path) -> np.ndarray:
+    """Images as uint8: an IDX file of another element type must hold whole values 0-255."""
+    if images.dtype == np.uint8:
+        return images
+    with np.errstate(invalid="ignore"):
+        valid = images.size == 0 or (np.isfinite(images).all() and images.min() >= 0 and images.max() <= 255
+                                     and (images == np.round(images)).all())
+    if not valid:
+        raise DataError(f"{path} holds pixel values other than whole numbers 0-255 ({images.dtype})")
+    return images.astype(np.uint8)
+
+
+def _labels(labels: np.ndarray, path: Path) -> np.ndarray:
+    """Labels as int64 digits 0-9, whatever the IDX element type."""
+    with np.errstate(invalid="ignore"):
+        valid = labels.size == 0 or (np.isfinite(labels).all() and (labels == np.round(labels)).all()
+                                     and labels.min() >= 0 and labels.max() <= 9)
+    if not valid:
+        raise DataError(f"{path} has labels other than the digits 0-9")
+    return labels.astype(np.int64)
 
 
 def _find(raw_dir: Path, name: str) -> Path | None:
@@ -127,8 +162,8 @@ def load_arrays(dataset: str = "mnist", root: Path | str | None = None, download
     """
     if dataset not in TORCHVISION_CLASS:
         raise DataError(f"unknown dataset {dataset!r}; choose from {', '.join(TORCHVISION_CLASS)}")
-    explicit = root is not None or bool(os.environ.get("MNISTBENCH_DATA"))
-    root = Path(root).expanduser() if root is not None else default_root()
+    explicit = root is not None or files.env_value("MNISTBENCH_DATA") is not None
+    root = files.user_path(root, "--data-root") if root is not None else default_root()
     if explicit and not root.is_dir():
         raise DataError(f"data folder {root} does not exist")
     raw_dir = root / TORCHVISION_CLASS[dataset] / "raw"
@@ -155,10 +190,38 @@ def load_arrays(dataset: str = "mnist", root: Path | str | None = None, download
             raise DataError(
                 f"{image_path} has {images.shape[0]} images but {label_path} has {labels.shape[0]} labels"
             )
-        if labels.size and (labels.min() < 0 or labels.max() > 9):
-            raise DataError(f"{label_path} has labels outside 0-9")
-        out[part] = (torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)))
+        if images.shape[0] == 0:
+            raise DataError(f"{image_path} holds no images")
+        if images.shape[1] < 1 or images.shape[2] < 1:
+            raise DataError(f"{image_path} holds images of size {images.shape[1]}×{images.shape[2]}")
+        out[part] = (torch.from_numpy(_pixels(images, image_path).copy()),
+                     torch.from_numpy(_labels(labels, label_path)))
+    (train_images, _), (test_images, _) = out["train"], out["test"]
+    if train_images.shape[1:] != test_images.shape[1:]:
+        sizes = ["×".join(map(str, t.shape[1:])) for t in (train_images, test_images)]
+        raise DataError(f"the test images in {raw_dir} are {sizes[1]} but the training images are {sizes[0]}; "
+                        "both sets must have one image size")
     return out
+
+
+def check_usable(arrays: dict, cfg: RunConfig) -> None:
+    """DataError when cfg's classes cannot be split from these arrays (absent, or too few images of one);
+    cheap, so a grid can check every configuration before training any."""
+    classes = cfg.class_list
+    counts = torch.bincount(arrays["train"][1], minlength=10)
+    missing = [c for c in classes if counts[c] == 0]
+    if len(missing) == len(classes):
+        raise DataError(f"none of the classes {list(classes)} has an image in the {cfg.dataset} training set")
+    if missing:
+        raise DataError(f"the {cfg.dataset} training set has no image of class(es) {missing}")
+    recipe = registry.family(cfg.family).recipe
+    few = [c for c in classes if counts[c] < MIN_PER_CLASS]
+    if few and cfg.protocol == "seed" and recipe.split == "stratified":
+        raise DataError(f"the {cfg.dataset} training set has fewer than {MIN_PER_CLASS} images of class(es) "
+                        f"{few}: too few for a stratified train/validation/test split")
+    if not (torch.isin(arrays["test"][1], torch.tensor(classes))).any() and (
+            cfg.protocol == "official" or recipe.split != "stratified"):
+        raise DataError(f"the {cfg.dataset} test set has no image of the classes {list(classes)}")
 
 
 def _select(images, labels, classes, standardize: tuple[float, float] | None) -> Split:
@@ -194,12 +257,16 @@ def _random_two_way(n: int, seed: int):
 
 def split(arrays: dict, cfg: RunConfig) -> Splits:
     """Build train/val/test for cfg's family recipe and protocol, on the CPU (move with Split.to)."""
+    check_usable(arrays, cfg)
     classes = cfg.class_list
     recipe = registry.family(cfg.family).recipe
     pool = _select(*arrays["train"], classes, recipe.standardize)
     take = lambda idx: Split(pool.x[torch.as_tensor(idx)], pool.y[torch.as_tensor(idx)])
     if cfg.protocol == "seed" and recipe.split == "stratified":
-        train_idx, val_idx, test_idx = _stratified_three_way(pool.y, cfg.seed)
+        try:
+            train_idx, val_idx, test_idx = _stratified_three_way(pool.y, cfg.seed)
+        except ValueError as exc:  # scikit-learn: a class too small to stratify
+            raise DataError(f"classes {list(classes)} of {cfg.dataset} cannot be split 60/20/20: {exc}") from None
         return Splits(take(train_idx), take(val_idx), take(test_idx), classes)
     # a holdout recipe (the MLP's), and every family under the official protocol, test on t10k
     train_idx, val_idx = _random_two_way(len(pool), cfg.seed)

@@ -10,7 +10,6 @@ Where the runs execute (this process, interleaved, or a Ray cluster) is the exec
 from __future__ import annotations
 
 import itertools
-import os
 import signal
 import tempfile
 import threading
@@ -18,9 +17,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from . import claims, data, executors, registry, results
+from . import claims, data, executors, files, registry, results
 from .config import ConfigError, check_family, for_family, validate
 from .executors import Progress
+from .files import OutputError
 from .train import resolve_device
 
 
@@ -95,6 +95,8 @@ def execute(configs, out, data_root=None, resume=False, executor=None):
     executor = (executor or executors.LOCAL).check()
     # every user mistake (data, device, folder) surfaces before anything is written
     arrays = {name: data.load_arrays(name, data_root) for name in dict.fromkeys(c.dataset for c in configs)}
+    for cfg in configs:
+        data.check_usable(arrays[cfg.dataset], cfg)
     for device in dict.fromkeys(c.device for c in configs):
         resolve_device(device)  # a missing GPU is a user mistake, not a failed run
     if out is not None:
@@ -135,7 +137,7 @@ def execute(configs, out, data_root=None, resume=False, executor=None):
                 break
             if event.kind == "done":
                 if out is not None:
-                    results.save(event.result, out)  # its claim is kept until the command ends:
+                    _save(event.result, out, counts["done"])  # its claim is kept until the command ends:
                     # a command started beside this one must not train it again
                 counts["done"] += 1
                 counts["failed"] += event.result.status == "failed"
@@ -149,6 +151,16 @@ def execute(configs, out, data_root=None, resume=False, executor=None):
             signal.signal(signal.SIGTERM, previous)
 
 
+def _save(result, out: Path, saved_before: int) -> None:
+    """Save a finished run; a full disk or a folder made read-only stops the grid with one line."""
+    try:
+        results.save(result, out)
+    except OSError as exc:
+        raise OutputError(f"stopped: run {result.run_id} finished but could not be saved in {out} "
+                          f"({files.reason(exc)}); the {saved_before} run(s) saved before it are intact: "
+                          "free some room and rerun with --resume") from None
+
+
 def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
@@ -159,5 +171,7 @@ def elapsed_since(started: float) -> str:
 
 
 def default_out() -> Path:
-    """$MNISTBENCH_OUT, else mnistbench-out/ in the working directory (never the committed results/)."""
-    return Path(os.environ.get("MNISTBENCH_OUT") or "mnistbench-out")
+    """$MNISTBENCH_OUT (an empty one is unset), else mnistbench-out/ in the working directory."""
+    from .files import default_out as from_environment
+
+    return from_environment()

@@ -43,6 +43,11 @@ _REGISTRY = _Registry()
 def register_family(family: Family) -> Family | None:
     """Add a model family (a notebook, a script or a plugin's callable). A name that exists already is
     refused with a PluginWarning, and None is returned."""
+    if not isinstance(family, Family):
+        from .config import ConfigTypeError, shown
+
+        raise ConfigTypeError(f"register_family takes a mnistbench.Family, got {shown(family)}")
+    check_name(family.name, "family")
     _load()
     return _add_family(family)
 
@@ -57,7 +62,43 @@ def register(family: str, impl: str, factory: Callable, *, iterative: bool = Tru
     honours (it reads cfg.dtype); float32 only unless it says more.
     """
     _load()
+    _check_registration(family, impl, factory, iterative, twin, description, dtypes)
     return _add(Implementation(family, impl, factory, iterative, twin, description, tuple(dtypes)))
+
+
+def check_name(name, what: str) -> str:
+    """A family or implementation name: it becomes part of result file names (family-impl-...json), so
+    it must be a plain word (no / \\ .. NUL, not empty, not hidden with a leading dot)."""
+    from .config import ConfigError, ConfigTypeError, shown
+
+    if not isinstance(name, str):
+        raise ConfigTypeError(f"{what} name must be a string, got {shown(name)}")
+    if (not name.strip() or name.startswith(".") or ".." in name or any(c in name for c in "/\\\0")
+            or any(not c.isprintable() for c in name)):
+        raise ConfigError(f"{what} name {name!r} cannot be part of a file name; use letters, digits, - and _")
+    return name
+
+
+def _check_registration(family, impl, factory, iterative, twin, description, dtypes) -> None:
+    """register()'s arguments, each of its type, before anything is added (ConfigError in one line)."""
+    from .config import DTYPES, ConfigError, ConfigTypeError, shown
+
+    check_name(family, "family")
+    check_name(impl, "implementation")
+    if not callable(factory):
+        raise ConfigTypeError(f"the factory of {family}/{impl} is not callable: {factory!r}")
+    if not isinstance(iterative, bool):
+        raise ConfigTypeError(f"iterative must be True or False, got {shown(iterative)}")
+    if twin is not None:
+        check_name(twin, "twin")
+    if not isinstance(description, str):
+        raise ConfigTypeError(f"description must be a string, got {shown(description)}")
+    if isinstance(dtypes, str) or not isinstance(dtypes, (tuple, list)):
+        raise ConfigTypeError(f"dtypes must be a tuple of names such as ('float32', 'bfloat16'), "
+                              f"got {shown(dtypes)}")
+    unknown = [d for d in dtypes if d not in DTYPES]
+    if not dtypes or unknown:
+        raise ConfigError(f"dtypes of {family}/{impl}: {unknown or 'none given'}; choose from {', '.join(DTYPES)}")
 
 
 def adopt(item: Family | Implementation) -> None:

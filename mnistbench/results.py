@@ -7,38 +7,18 @@ or two sweeps into one folder count once, and the extra files are named with whi
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .files import atomic_write_text, read_regular_text
 from .result import RunResult, config_key
 from .resultfile import ResultError, parse
 
 __all__ = ["Loaded", "ResultError", "atomic_write_text", "config_key", "environment_id", "load", "read_result",
            "save", "to_frame", "ResultWarning", "load_results", "finished_keys"]
 MAX_FILE_BYTES = 64 * 2**20  # a run file is a few hundred kB at most; anything far larger is not one
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write UTF-8 via a temp file in the same folder and os.replace: a reader sees all or nothing. The
-    file gets the mode a plain open() would (0666 less the umask), not mkstemp's 0600."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save(result: RunResult, out_dir: Path) -> Path:
@@ -57,15 +37,12 @@ def read_result(path: Path) -> RunResult:
     """One run file, checked: ResultError (naming the file and why) if it is not a run mnistbench wrote."""
     path = Path(path)
     try:
-        if not path.is_file():  # a named pipe or a device would block or never end
-            raise ResultError(f"{path} is not a regular file")
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise ResultError(f"{path} is {path.stat().st_size / 2**20:.0f} MiB, far larger than a run file")
-        raw = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constants)
+        # a named pipe or a device would block or never end: only a regular file is opened
+        raw = json.loads(read_regular_text(path, MAX_FILE_BYTES), parse_constant=_no_constants)
     except ResultError:
         raise
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else getattr(exc, "strerror", None) or exc
         raise ResultError(f"{path} is not a readable JSON result: {reason}") from None
     try:
         return parse(raw)
@@ -152,11 +129,12 @@ def load_results(folder: Path) -> list[RunResult]:
 
 
 def to_frame(source):
-    """One row per run (RunResult.to_row): from a folder, or from RunResults."""
+    """One row per run (RunResult.to_row, and the RunResult itself in `result`): from a folder, or from
+    RunResults."""
     import pandas as pd
 
     results = load(source).results if isinstance(source, (str, Path)) else list(source)
-    return pd.DataFrame([r.to_row() for r in results])
+    return pd.DataFrame([{**r.to_row(), "result": r} for r in results])
 
 
 def same_environment(result: RunResult) -> bool:

@@ -15,8 +15,10 @@ def test_import_is_cheap_and_names_load_on_first_use():
     code = ("import sys, mnistbench\n"
             "from mnistbench import register, register_family, Family, DataRecipe, RunConfig\n"
             "assert 'torch' not in sys.modules and 'pandas' not in sys.modules, 'a heavy import'\n"
-            "from mnistbench import run\n"
-            "assert 'torch' in sys.modules and callable(run)\n")
+            "from mnistbench import run, ConfigError, OutputError\n"
+            "assert 'torch' not in sys.modules and callable(run), 'the API loads torch when it trains'\n"
+            "from mnistbench import DataError\n"
+            "assert 'torch' in sys.modules and issubclass(DataError, ConfigError)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert set(mnistbench.__all__) <= set(dir(mnistbench))

@@ -55,7 +55,7 @@ def test_same_timings_are_no_detectable_difference_and_exit_0(tmp_path, capsys):
     row = frame.iloc[0]
     assert row["ratio_ci_low"] < 1 < row["ratio_ci_high"]
     assert row["n_base"] == 6 and row["n_new"] == 6  # the slow first epoch is left out
-    assert row["differs"] == "nothing recorded"
+    assert row["differs"] == "same environment"  # both sides recorded the same machine
     assert (tmp_path / "out" / "compare.md").is_file() and (tmp_path / "out" / "compare.csv").is_file()
 
 

@@ -1,22 +1,29 @@
 """The command line: argparse sub-commands, each option declared once (cli.options).
 
-May import everything else; nothing imports cli. User mistakes (ConfigError, DataError, ResultError)
-print one line and exit 2, never a traceback.
+May import everything else; nothing imports cli. Only light modules are imported here, so `--help` is
+quick and Ctrl-C is handled before torch, pandas or scipy load (in the handlers that use them).
+Exit codes: 0 done; 1 a run failed (its error is in its result file) or `compare` found a slowdown;
+2 a user mistake (ConfigError and its subclasses DataError, OutputError; ResultError), one line on
+stderr, never a traceback; 130 Ctrl-C or SIGTERM, at any moment (a second Ctrl-C stops at once);
+141 stdout closed early (`mnistbench list | head -1`), quietly.
 """
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import warnings
 
+from .. import files
 from ..config import ConfigError
-from ..data import DataError
 from ..registry import PluginWarning
-from ..results import ResultError
 from .commands import add_run
 from .options import OneLineParser
 from .perf import add_perf
 
-USER_ERRORS = (ConfigError, DataError, ResultError)
+INTERRUPTED, BROKEN_PIPE, USER_ERROR = 130, 141, 2
+# modules whose errors are user mistakes too; looked up only if loaded (a module not imported raised nothing)
+USER_ERROR_MODULES = {"mnistbench.results": "ResultError", "mnistbench.data": "DataError"}
 
 
 def build_parser() -> OneLineParser:
@@ -29,9 +36,51 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv=None) -> int:
-    with warnings.catch_warnings():
-        warnings.showwarning = _one_line_plugin_warnings(warnings.showwarning)
-        return _main(argv)
+    previous, interrupted = _install_interrupt_handler(), False
+    _printable_streams()
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_plugin_warnings(warnings.showwarning)
+            status = _main(argv)
+            sys.stdout.flush()  # a closed pipe shows here, inside the handling, not at interpreter exit
+            return status
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except KeyboardInterrupt:
+        interrupted = True
+        if previous is not None:  # the process is ending: Python's shutdown keeps SIG_IGN (not a handler)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _say("mnistbench: interrupted; finished runs are saved")
+        return INTERRUPTED
+    finally:
+        if previous is not None and not interrupted:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _main(argv) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        _fill_default_out(args)
+        return args.handler(args)
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise
+        command = f" {sys.argv[1]}" if argv is None and len(sys.argv) > 1 else ""
+        _say(f"mnistbench{command}: error: {' '.join(str(exc).split())}")
+        return USER_ERROR
+
+
+def _user_errors() -> tuple:
+    loaded = [getattr(sys.modules[name], cls) for name, cls in USER_ERROR_MODULES.items() if name in sys.modules]
+    return (ConfigError, *loaded)
+
+
+def _fill_default_out(args) -> None:
+    """--out left out: $MNISTBENCH_OUT (an empty one counts as unset), else mnistbench-out/."""
+    if getattr(args, "out", ...) is None:
+        args.out = files.default_out()
+    if getattr(args, "folder", ...) is None:
+        args.folder = files.default_out()
 
 
 def _one_line_plugin_warnings(show):
@@ -45,17 +94,56 @@ def _one_line_plugin_warnings(show):
     return show_warning
 
 
-def _main(argv) -> int:
+# ---------------------------------------------------------------- signals, pipes, encodings
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _on_interrupt(signum, frame):
+    """First Ctrl-C: KeyboardInterrupt (the sweep stops, finished runs are on disk). A second one while
+    stopping exits at once: every finished run was written atomically, so nothing is lost."""
+    signal.signal(signal.SIGINT, _stop_now)
+    raise KeyboardInterrupt
+
+
+def _stop_now(signum, frame):
+    _say("mnistbench: interrupted again; stopped at once, finished runs are saved")
+    os._exit(INTERRUPTED)
+
+
+def _install_interrupt_handler():
+    if not _main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return None  # someone (a notebook, a test runner, a caller) handles Ctrl-C already
+    return signal.signal(signal.SIGINT, _on_interrupt)
+
+
+def _printable_streams() -> None:
+    """A non-UTF-8 terminal (LANG=C, PYTHONIOENCODING=ascii) shows '?' for Δ and ±, instead of failing."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure") and (stream.encoding or "").lower().replace("-", "") != "utf8":
+            try:
+                stream.reconfigure(errors="replace")
+            except (ValueError, OSError):  # a detached or closed stream: leave it
+                pass
+
+
+def _say(line: str) -> None:
     try:
-        args = build_parser().parse_args(argv)
-        return args.handler(args)
-    except USER_ERRORS as exc:
-        command = f" {sys.argv[1]}" if argv is None and len(sys.argv) > 1 else ""
-        print(f"mnistbench{command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("mnistbench: interrupted; finished runs are saved", file=sys.stderr)
-        return 130
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # stderr closed too: the exit code still says it
+        pass
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout left (`| head`): stop quietly, as a C tool killed by SIGPIPE (exit 141)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's exit-time flush must not fail again
+    except (OSError, ValueError):
+        pass
+    return BROKEN_PIPE
 
 
 if __name__ == "__main__":

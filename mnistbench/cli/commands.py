@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from .. import api, harness, registry
+from .. import api, registry
 from ..config import RunConfig
 from . import options
 from .output import print_progress, summary_table
@@ -26,13 +26,16 @@ def add_run(sub) -> None:
                 epochs={"help": "cap every run at N epochs (quick tries; not the notebook's)"})
     study.set_defaults(handler=cmd_study)
     report = sub.add_parser("report", help="tables (Markdown, CSV) and plots from a results folder's run files")
-    report.add_argument("folder", nargs="?", type=Path, help="results folder (default: the default --out)")
+    report.add_argument("folder", nargs="?", type=options.path_option("FOLDER"),
+                        help="results folder (default: the default --out)")
     options.add(report, "benchmarks")
     report.set_defaults(handler=cmd_report)
     compare = sub.add_parser("compare", help="NEW against BASE (results folders or pytest-benchmark JSON): time "
                                              "ratio with its interval and verdict; exit 1 when slower")
-    compare.add_argument("base", type=Path, help="results folder or pytest-benchmark JSON file (the reference)")
-    compare.add_argument("new", type=Path, nargs="?", help="the same kind as BASE (left out with --by)")
+    compare.add_argument("base", type=options.path_option("BASE"),
+                         help="results folder or pytest-benchmark JSON file (the reference)")
+    compare.add_argument("new", type=options.path_option("NEW"), nargs="?",
+                         help="the same kind as BASE (left out with --by)")
     options.add(compare, "threshold", "by", "out")
     compare.set_defaults(handler=cmd_compare)
     listing = sub.add_parser("list", help="the registered model families and implementations")
@@ -41,16 +44,14 @@ def add_run(sub) -> None:
 
 def train_and_print(args, configs, out, epochs: bool) -> list:
     """Train configs, printing a line as each run starts, ends (and per epoch); the results."""
-    profiler = None
+    events = api.execute(configs, out=out, data_root=args.data_root, resume=args.resume,
+                         executor=options.executor_from(args))
     if getattr(args, "profile", False):
-        from .perf import RunProfiler
+        from .perf import profiled
 
-        profiler = RunProfiler(args, out)
+        events = profiled(events, args, out)
     trained = []
-    for event in api.execute(configs, out=out, data_root=args.data_root, resume=args.resume,
-                             executor=options.executor_from(args)):
-        if profiler is not None:
-            profiler.see(event)
+    for event in events:
         print_progress(event, epochs=epochs)
         if event.kind == "done":
             trained.append(event.result)
@@ -58,6 +59,8 @@ def train_and_print(args, configs, out, epochs: bool) -> list:
 
 
 def cmd_run(args, lists=False):
+    from .. import harness  # imports torch: only when a command runs
+
     out = args.out or harness.default_out()
     started = time.perf_counter()
     configs = api.plan(args.family, args.impl, lists=lists, command="sweep" if lists else "run",
@@ -86,13 +89,13 @@ def cmd_sweep(args):
 
 
 def cmd_study(args):
-    from .. import studygrid as notebook
+    from .. import harness, studygrid
 
     out = args.out or harness.default_out()
     started = time.perf_counter()
     configs = api.study_plan(args.seeds, epochs=args.epochs, device=options.single(args, "device", "study"),
                              dtype=args.dtype, threads=args.threads)
-    print(notebook.describe_plan(configs), flush=True)
+    print(studygrid.describe_plan(configs), flush=True)
     trained = train_and_print(args, configs, out, epochs=args.verbose)
     print(f"\nstudy: {len(trained)} run(s) trained, {len(configs) - len(trained)} already done "
           f"({harness.elapsed_since(started)})")
@@ -110,6 +113,8 @@ def write_report(folder, benchmarks=None):
 
 
 def cmd_report(args):
+    from .. import harness  # imports torch: only when a command runs
+
     # pytest-benchmark timings joined with accuracy (--benchmarks), and the torch-version table when the
     # runs come from several torch versions (tox)
     write_report(args.folder or harness.default_out(), benchmarks=args.benchmarks)
@@ -117,6 +122,7 @@ def cmd_report(args):
 
 
 def cmd_compare(args):
+    from .. import harness  # imports torch: only when a command runs
     from ..reporting import compare, render
 
     frame = compare.compare(args.base, args.new, threshold=args.threshold, by=args.by)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import registry
+from .. import files, registry
 from ..api import TRAINING_OPTIONS, plan
 from ..config import DATASETS, DEVICES, DTYPES, LOADERS, PROTOCOLS, ConfigError
-from ..executors import Executor
+
+# the --executor choices (executors.EXECUTORS less `interleave`, which is --interleave), spelled out so
+# that --help need not import torch (a test keeps them equal)
+EXECUTORS = ("local", "ray")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -20,13 +23,26 @@ class OneLineParser(argparse.ArgumentParser):
 
 def comma_list(kind, name):
     def parse(text: str):
-        items = [item.strip() for item in text.split(",") if item.strip()]
-        if not items:
+        items = [item.strip() for item in text.split(",")]
+        if not any(items):
             raise argparse.ArgumentTypeError(f"{name}: empty list")
+        if not all(items):  # 512,,128 is a typo, not 512,128
+            raise argparse.ArgumentTypeError(f"{name}: empty item in {text!r}; separate values with one comma")
         try:
             return [kind(item) for item in items]
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name}: cannot read {text!r} as {kind.__name__} values") from None
+
+    return parse
+
+
+def path_option(name):
+    """A path option: ~ expanded, an empty value or an unexpandable ~user refused in one line."""
+    def parse(text: str) -> Path:
+        try:
+            return files.user_path(text, name)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{name}: ").removeprefix(f"{name} ")) from None
 
     return parse
 
@@ -72,9 +88,9 @@ OPTIONS = {
     "dataset": _opt("--dataset", default="mnist", help=f"{', '.join(DATASETS)} (default mnist)"),
     "protocol": _opt("--protocol", default="seed", help=f"{' or '.join(PROTOCOLS)} (default seed)"),
     "threads": _opt("--threads", type=int, help="torch intra-op threads (default: torch's choice)"),
-    "data_root": _opt("--data-root", type=Path,
+    "data_root": _opt("--data-root", type=path_option("--data-root"),
                       help="folder holding MNIST/raw/ (default: $MNISTBENCH_DATA, else a download cache)"),
-    "out": _opt("--out", type=Path, default=None, help="output folder (default: $MNISTBENCH_OUT, else mnistbench-out/)"),
+    "out": _opt("--out", type=path_option("--out"), default=None, help="output folder (default: $MNISTBENCH_OUT, else mnistbench-out/)"),
     "resume": _opt("--resume", action="store_true", help="skip points already finished in --out"),
     "quiet": _opt("--quiet", action="store_true", help="one line per run, not one per epoch"),
     "verbose": _opt("--verbose", action="store_true", help="one line per epoch, not only per run"),
@@ -107,7 +123,7 @@ OPTIONS = {
     "python": _opt("--python", action="append", type=Path, metavar="PY", default=None,
                    help="with --interleave: also run every configuration under this Python (another "
                         "environment with mnistbench installed), in the same rounds; repeatable"),
-    "executor": _opt("--executor", choices=("local", "ray"), default="local",
+    "executor": _opt("--executor", choices=EXECUTORS, default="local",
                      help="where runs execute: local (this process, one after another; default) or ray "
                           "(Ray tasks on a cluster, one line per finished run; see docs/cluster.md)"),
     "address": _opt("--address", help="with --executor ray: a running Ray cluster, e.g. auto or "
@@ -115,7 +131,7 @@ OPTIONS = {
     "runs_per_node": _opt("--runs-per-node", type=int, metavar="N",
                           help="with --executor ray: at most N runs at once on one machine (1: timings "
                                "never share a machine; default: as many as CPUs and GPUs allow)"),
-    "benchmarks": _opt("--benchmarks", type=Path, metavar="FILE_OR_DIR",
+    "benchmarks": _opt("--benchmarks", type=path_option("--benchmarks"), metavar="FILE_OR_DIR",
                        help="pytest-benchmark JSON (or a folder of them): timing stats joined with accuracy"),
 }
 
@@ -171,7 +187,9 @@ def configs_from(args, lists: bool, command: str):
     return plan(args.family, args.impl, lists=lists, command=command, **training_options(args))
 
 
-def executor_from(args) -> Executor:
+def executor_from(args):
+    from ..executors import Executor
+
     interleave = getattr(args, "interleave", False)
     if interleave and getattr(args, "executor", "local") != "local":
         raise ConfigError("--interleave trains in this process: it does not combine with --executor ray")

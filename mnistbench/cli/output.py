@@ -1,10 +1,7 @@
 """What the command line prints while it works: one line per epoch or run, and closing tables."""
 from __future__ import annotations
 
-import pandas as pd
-
-from ..reporting import render
-from ..reporting.render import Column, fmt_value
+from ..reporting.render import fmt_value  # light: pandas only for tables
 
 
 def describe(cfg) -> str:
@@ -58,13 +55,23 @@ def outcome(result) -> str:
             f"{result.epochs_run} epochs, {timing}")
 
 
-SUMMARY = [Column("family"), Column("impl"), Column("dtype", fmt="text"), Column("status"), Column("test_acc"),
-           Column("best_val_acc"), Column("epochs_run", "epochs"), Column("train_seconds", fmt="seconds"),
-           Column("train_samples_per_s", "samples/s", "rate"), Column("fit_seconds", "fit s", "seconds"),
-           Column("timing_unstable_reason", "timing unstable", "text")]
+def summary_columns() -> list:
+    from ..reporting.render import Column
+
+    return [Column("family"), Column("impl"), Column("dtype", fmt="text"), Column("status"), Column("test_acc"),
+            Column("best_val_acc"), Column("epochs_run", "epochs"), Column("train_seconds", fmt="seconds"),
+            Column("train_samples_per_s", "samples/s", "rate"), Column("fit_seconds", "fit s", "seconds"),
+            Column("timing_unstable_reason", "timing unstable", "text")]
 
 
 def summary_table(trained) -> str:
+    """One row per result: its outcome, with samples/s and the interval of its steady-state epochs."""
+    import pandas as pd
+
+    from ..reporting import render
+
+    summary = summary_columns()
     frame = pd.DataFrame([r.to_row() for r in trained])
-    frame = frame.reindex(columns=[c.name for c in SUMMARY] + ["train_samples_per_s_ci_low", "train_samples_per_s_ci_high"])
-    return render.to_text(frame, SUMMARY)
+    frame = frame.reindex(columns=[c.name for c in summary] + ["train_samples_per_s_ci_low",
+                                                               "train_samples_per_s_ci_high"])
+    return render.to_text(frame, summary)

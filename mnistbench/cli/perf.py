@@ -5,7 +5,6 @@ import sys
 import time
 from pathlib import Path
 
-from .. import harness
 from ..config import ConfigError
 from . import options
 from .output import describe
@@ -46,7 +45,7 @@ def warn_if_busy(load=None):
 def cmd_speed(args):
     import torch
 
-    from .. import env
+    from .. import env, harness
     from ..perf import floor, speed, timing
 
     timing.set_threads(args.threads)
@@ -109,6 +108,7 @@ def cmd_speed(args):
 def cmd_throughput(args):
     import torch
 
+    from .. import harness
     from ..perf import throughput, timing
 
     timing.set_threads(args.threads)
@@ -144,6 +144,7 @@ def print_profile_skip(cfg):
 
 
 def cmd_profile(args):
+    from .. import harness
     from ..perf import profiling
 
     configs = options.configs_from(args, lists=False, command="profile")
@@ -162,25 +163,22 @@ def cmd_profile(args):
     return 0
 
 
-def profiling_hooks(args, out, on_run_start, on_run_end):
-    """`run --profile`: before each timed run, profile a few steps of a model of its own (so the run's
-    timings are untouched), then name the profile folder after the run's id."""
+def profiled(events, args, out):
+    """`run --profile`: the events of a grid, and before each timed run a few steps profiled on a model of
+    its own (so the run's timings are untouched), the profile folder then named after the run's id."""
     from ..perf import profiling
 
     arrays, pending = {}, {}
-
-    def start(index, total, cfg):
-        on_run_start(index, total, cfg)
-        done = profiling.profile_configs([cfg], out, args.data_root, arrays=arrays,
-                                         on_skip=lambda c: print("    profile: skipped (scikit-learn)"))
-        if done:
-            pending[index] = done[0]["folder"]
-
-    def end(index, total, cfg, record):
-        on_run_end(index, total, cfg, record)
-        folder = pending.pop(index, None)
-        if folder is not None and record is not None:
-            folder = profiling.adopt_run_id(folder, out, record["run_id"])
+    for event in events:
+        if event.kind == "start":
+            yield event
+            done = profiling.profile_configs([event.cfg], out, args.data_root, arrays=arrays,
+                                             on_skip=lambda c: print("    profile: skipped (scikit-learn)"))
+            if done:
+                pending[event.index] = done[0]["folder"]
+            continue
+        yield event
+        folder = pending.pop(event.index, None) if event.kind == "done" else None
+        if folder is not None:
+            folder = profiling.adopt_run_id(folder, out, event.result.run_id)
             print(f"    profile: {folder} (top operators in top_ops.md)", flush=True)
-
-    return start, end

@@ -9,9 +9,11 @@ other with `mnistbench compare`'s statistics. Both are rendered by report.render
 from __future__ import annotations
 
 import json
+import math
+import sys
 from pathlib import Path
 
-from .. import registry, stats
+from .. import files, registry, stats
 from ..results import ResultError
 from . import pairing, render
 
@@ -21,29 +23,99 @@ EXTRA = ("family", "impl", "device", "batch_size", "kind", "status", "test_acc",
 
 
 def load_benchmark_files(source) -> list[tuple[Path, dict]]:
-    """(path, parsed JSON) of a pytest-benchmark file, or of every one found under a folder (recursively)."""
+    """(path, parsed JSON) of a pytest-benchmark file, or of every one found under a folder (recursively),
+    with only the benchmark entries that have what the tables need (check_entry). In a folder, a file
+    that cannot be read as JSON, or a bad entry, is skipped with a warning naming it; JSON of another
+    kind is passed over. A single file must be pytest-benchmark JSON with at least one usable entry."""
     source = Path(source)
     if source.is_dir():
-        candidates = sorted(source.rglob("*.json"))
+        candidates = sorted(p for p in source.rglob("*.json") if p.is_file())  # no pipe, no folder
     elif source.is_file():
         candidates = [source]
+    elif source.exists():
+        raise ResultError(f"{source} is not a regular file or folder (a pipe or a device?)")
     else:
         raise ResultError(f"benchmark file or folder {source} does not exist")
     found = []
     for path in candidates:
         try:
-            parsed = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            parsed = json.loads(files.read_regular_text(path))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            problem = f"{path} is not readable JSON: {_why(exc)}"
             if source.is_file():
-                raise ResultError(f"{path} is not readable JSON: {exc}") from None
-            continue  # a folder may hold other files; only pytest-benchmark output counts
-        if isinstance(parsed, dict) and isinstance(parsed.get("benchmarks"), list):
-            found.append((path, parsed))
-        elif source.is_file():
-            raise ResultError(f"{path} is not pytest-benchmark JSON (no 'benchmarks' list)")
+                raise ResultError(problem) from None
+            _warn(problem)  # a truncated or half-copied benchmark file among the others
+            continue
+        if not (isinstance(parsed, dict) and isinstance(parsed.get("benchmarks"), list)):
+            if source.is_file():
+                raise ResultError(f"{path} is not pytest-benchmark JSON (no 'benchmarks' list)")
+            continue  # a folder may hold other JSON; only pytest-benchmark output counts
+        entries = []
+        for index, entry in enumerate(parsed["benchmarks"]):
+            problem = check_entry(entry)
+            if problem:
+                _warn(f"{path}: benchmark {index + 1} {problem}")
+            else:
+                entries.append(entry)
+        if not entries:
+            problem = f"{path} holds no usable benchmark"
+            if source.is_file():
+                raise ResultError(problem)
+            _warn(problem)
+            continue
+        machine = parsed.get("machine_info")
+        found.append((path, {**parsed, "benchmarks": entries, "machine_info": machine if isinstance(machine, dict)
+                             else {}}))
     if not found:
         raise ResultError(f"no pytest-benchmark JSON under {source} (write one with --benchmark-json FILE)")
     return found
+
+
+REQUIRED_STATS = ("mean", "stddev", "median", "min", "max", "rounds")
+
+
+def check_entry(entry) -> str | None:
+    """What makes a benchmark entry unusable, in words (None: usable): a name, and stats with finite
+    non-negative times, positive mean and median, and a whole number of rounds >= 1."""
+    if not isinstance(entry, dict):
+        return f"is a {type(entry).__name__}, not an object"
+    if not isinstance(entry.get("name"), str) or not entry["name"]:
+        return "has no name"
+    stats = entry.get("stats")
+    if not isinstance(stats, dict):
+        return f"({entry['name']}) has no stats"
+    for key in (*REQUIRED_STATS, "iqr", "iterations"):
+        value = stats.get(key)
+        if value is None and key not in REQUIRED_STATS:
+            continue
+        if not _number(value) or value < 0:
+            return f"({entry['name']}) has stats.{key} = {value!r}, not a finite number >= 0"
+    if stats["mean"] <= 0 or stats["median"] <= 0 or stats["rounds"] < 1 or stats["rounds"] != int(stats["rounds"]):
+        return f"({entry['name']}) has a mean or median of 0 or rounds < 1"
+    data = stats.get("data")
+    if data is not None and not (isinstance(data, list) and all(_number(v) and v > 0 for v in data)):
+        return f"({entry['name']}) has stats.data that is not a list of positive times"
+    for key in ("fullname", "group"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            return f"({entry['name']}) has a {key} that is not text"
+    return None
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _why(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _warn(message: str) -> None:
+    print(f"warning: skipping {message}", file=sys.stderr)
+
+
+def _text(value):
+    """A machine_info value as text for the tables (None stays None)."""
+    return None if value is None else str(value)
 
 
 def benchmark_frame(source):
@@ -54,22 +126,34 @@ def benchmark_frame(source):
     for path, parsed in load_benchmark_files(source):
         machine = parsed.get("machine_info") or {}
         for bench in parsed["benchmarks"]:
-            stats = bench.get("stats") or {}
-            extra = bench.get("extra_info") or {}
+            stats = bench["stats"]
+            extra = bench.get("extra_info") if isinstance(bench.get("extra_info"), dict) else {}
             row = {
                 "file": str(path),
-                "saved": parsed.get("datetime"),
-                "torch": machine.get("torch"),
-                "tox_env": machine.get("tox_env"),
-                "cuda_device": machine.get("cuda_device"),
+                "saved": _text(parsed.get("datetime")),
+                "torch": _text(machine.get("torch")),
+                "tox_env": _text(machine.get("tox_env")),
+                "cuda_device": _text(machine.get("cuda_device")),
                 "group": bench.get("group"),
                 "name": bench.get("name"),
             }
             row.update({f"{k}_s" if k not in ("rounds", "iterations") else k: stats.get(k) for k in STATS})
-            row.update({k: extra.get(k) for k in EXTRA})
+            row.update({k: _extra(extra.get(k), k) for k in EXTRA})
             row.update({k: v for k, v in extra.items() if k not in row})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+NUMERIC_EXTRA = ("batch_size", "test_acc", "best_val_acc", "epochs", "train_seconds", "train_samples_per_s",
+                 "samples_per_s")
+
+
+def _extra(value, key):
+    """An extra_info field as the tables read it: numbers for the numeric ones (anything else: missing),
+    text for the rest."""
+    if key in NUMERIC_EXTRA:
+        return value if _number(value) else None
+    return _text(value) if not isinstance(value, (dict, list)) else None
 
 
 def torch_versions(records) -> list[str]:

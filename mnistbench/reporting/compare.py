@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import results, stats
+from .. import files, results, stats
 from ..config import ConfigError
 from ..results import ResultError
 from . import pairing, render
@@ -58,7 +58,9 @@ def compare(base, new=None, threshold: float = stats.THRESHOLD, by: str | None =
         (base_value, base_sides), rows = grouped[0], []
         for value, new_sides in grouped[1:]:
             rows += run_pairs(base_sides, new_sides, threshold, f"{name} {base_value}", f"{name} {value}")
-        return finish(rows, f"groups of {name} in {base}")
+        for row in rows:
+            row["configuration"] = _by_label(row["configuration"])
+        return finish(rows, f"groups of {name} in {_shown(base)}")
     if new is None:
         raise ConfigError("give BASE and NEW (two results folders or two pytest-benchmark JSON files), "
                           "or one folder with --by KEY")
@@ -70,11 +72,25 @@ def compare(base, new=None, threshold: float = stats.THRESHOLD, by: str | None =
         rows = benchmark_rows(base, new, threshold)
     else:
         rows = run_pairs(pairing.sides(load_records(base)), pairing.sides(load_records(new)), threshold,
-                         str(base), str(new))
-    return finish(rows, f"{base} and {new}")
+                         _shown(base), _shown(new))
+    return finish(rows, f"{_shown(base)} and {_shown(new)}")
+
+
+def _by_label(text: str) -> str:
+    """A row's configuration when --by is family or impl: that half is in the base / new labels, so it is
+    left out ("logistic lr=0.01", not "logistic/None lr=0.01")."""
+    head, _, rest = text.partition(" ")
+    head = "/".join(part for part in head.split("/", 1) if part != "None")
+    return f"{head} {rest}".strip()
+
+
+def _shown(source) -> str:
+    return str(source) if isinstance(source, (str, Path)) else f"the {len(source)} results given"
 
 
 def source_kind(path) -> str:
+    if isinstance(path, (list, pd.DataFrame)):  # run records in memory (api.compare takes them)
+        return "runs"
     path = Path(path)
     if path.is_dir():
         return "runs"
@@ -83,11 +99,24 @@ def source_kind(path) -> str:
     raise ResultError(f"{path} does not exist")
 
 
-def load_records(folder) -> list:
-    loaded = results.load_results(folder)
-    if not loaded:
-        raise ResultError(f"no run results in {folder} (a results folder holds runs/*.json)")
-    return loaded
+def load_records(source) -> list:
+    """The RunResults of a results folder, of load_results' DataFrame (its `result` column), or a list of
+    RunResults as run() returns them."""
+    from ..result import RunResult
+
+    if isinstance(source, pd.DataFrame):
+        if "result" not in source.columns:
+            raise ConfigError("compare takes load_results' DataFrame; this one has no 'result' column")
+        found = list(source["result"])
+    elif isinstance(source, list):
+        found = source
+    else:
+        found = results.load_results(source)
+    if not all(isinstance(r, RunResult) for r in found):
+        raise ConfigError("compare takes RunResults (as run() and load_results()['result'] give them)")
+    if not found:
+        raise ResultError(f"no run results in {_shown(source)} (a results folder holds runs/*.json)")
+    return found
 
 
 def finish(rows, what: str) -> pd.DataFrame:
@@ -155,7 +184,8 @@ def differences(base_env: dict, new_env: dict) -> dict:
         same_as_cpu = key == "device_name" and values == [out["base_cpu_model"], out["new_cpu_model"]]
         if values[0] != values[1] and not same_as_cpu:  # on the CPU the device is the CPU: say it once
             parts.append(f"{key} {values[0]} → {values[1]}")
-    out["differs"] = "; ".join(parts) or "nothing recorded"
+    recorded = any(value != "?" for key in pairing.ENV_KEYS for value in (out[f"base_{key}"], out[f"new_{key}"]))
+    out["differs"] = "; ".join(parts) or ("same environment" if recorded else "nothing recorded")
     return out
 
 
@@ -275,12 +305,8 @@ def document(frame: pd.DataFrame, threshold: float) -> str:
 
 def write(frame: pd.DataFrame, out, threshold: float) -> tuple[Path, Path]:
     """compare.md and compare.csv in out (created if needed)."""
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"output folder {out} cannot be created: {exc.strerror or exc}") from None
+    out = files.make_folder(out, "--out folder")  # OutputError in one line: a file there, no permission
     markdown, csv = out / "compare.md", out / "compare.csv"
-    results.atomic_write_text(markdown, document(frame, threshold))
-    results.atomic_write_text(csv, render.to_csv(frame))
+    files.atomic_write_text(markdown, document(frame, threshold))  # UTF-8 whatever the locale: Δ, ±, →
+    files.atomic_write_text(csv, render.to_csv(frame))
     return markdown, csv

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import results
+from .. import files, results
 from . import columns as cols
 from . import dtypes, notebook_table, plots, render
 from . import tables as tb
@@ -189,6 +189,9 @@ def build(folder, extra_tables=()) -> dict:
     warnings = loaded.warnings() + list(warnings)
     if not records and bench is None:
         raise results.ResultError(f"no run results in {runs_dir}")
+    # every output place checked before anything is written: a read-only folder, `plots` being a file
+    files.make_folder(folder, "results folder")
+    files.make_folder(folder / "plots", "plots folder")
     frame = tb.prepare(results.to_frame(records)) if records else tb.prepare(pd.DataFrame(
         columns=["family", "impl", "status", "lr", "batch_size", "seed", "history"]))
     tables = make_tables(frame, bench) + list(extra_tables)
@@ -196,8 +199,8 @@ def build(folder, extra_tables=()) -> dict:
     csvs = []
     for table in tables:
         csvs.append(folder / f"{table.name}.csv")
-        results.atomic_write_text(csvs[-1], render.to_csv(table.frame))
+        files.atomic_write_text(csvs[-1], render.to_csv(table.frame))
     report = folder / "report.md"
-    results.atomic_write_text(report, markdown_document(tables, plot_files, folder, len(records), skipped,
+    files.atomic_write_text(report, markdown_document(tables, plot_files, folder, len(records), skipped,
                                                                  [(e.name, k.name) for e, k, _ in loaded.duplicates]))
     return {"report": report, "tables": csvs, "plots": [path for _, path in plot_files], "warnings": warnings}

@@ -7,6 +7,7 @@ Curves over seeds are the mean per epoch of the runs that reached that epoch.
 """
 from __future__ import annotations
 
+import io
 import zlib
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .. import registry
+from .. import files, registry
 from .tables import per_class_means
 
 # the built-in implementations' names recur across families, so they keep one colour everywhere
@@ -50,10 +51,14 @@ def _families(frame) -> list[str]:
 
 
 def _save(fig, path) -> Path:
+    """The figure as a PNG, written atomically like every result file (a folder that cannot take it:
+    files.OutputError naming it)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    files.make_folder(path.parent, "plots folder")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    picture = io.BytesIO()
+    fig.savefig(picture, format="png", dpi=90)
+    files.atomic_write_bytes(path, picture.getvalue())
     return path
 
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is loaded by whoever builds a frame; the CLI's progress lines need none
+    import pandas as pd
 
 MISSING = "—"
 
@@ -98,6 +100,10 @@ def _number(value) -> str:
 def missing(value) -> bool:
     if value is None:
         return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    import pandas as pd
+
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
