@@ -157,8 +157,7 @@ def _save(result, out: Path, saved_before: int) -> None:
         results.save(result, out)
     except OSError as exc:
         raise OutputError(f"stopped: run {result.run_id} finished but could not be saved in {out} "
-                          f"({files.reason(exc)}); the {saved_before} run(s) saved before it are intact: "
-                          "free some room and rerun with --resume") from None
+                          f"({files.reason(exc)}); the {saved_before} run(s) saved before it are intact") from None
 
 
 def _main_thread() -> bool:
