@@ -11,6 +11,7 @@ import torch
 
 from mnistbench import data, env, runtiming, stats, train
 from mnistbench.config import for_family
+from mnistbench.result import RunResult
 from mnistbench.models.contract import ModeSwitches
 
 STEP_SECONDS = 0.002  # what one update step costs on the fake clock (the first epoch's cost twice that)
@@ -74,6 +75,11 @@ def clock(monkeypatch):
     return fake
 
 
+def run(cfg, splits) -> dict:
+    """One run's result as the flat row load_results() gives it."""
+    return train.run_one(cfg, splits).to_row()
+
+
 def setup(tiny_root, epochs, batch_size=100, **config):
     cfg = for_family("softmax", "manual", epochs=epochs, batch_size=batch_size, **config)
     splits = data.load(cfg, tiny_root)
@@ -84,7 +90,7 @@ def test_train_seconds_hold_the_steps_and_eval_seconds_the_evaluations(tiny_root
     cfg, splits, steps = setup(tiny_root, epochs=4)
     built = []
     monkeypatch.setattr(train.models, "build", lambda *a, **k: built.append(SleepyModel(clock, steps)) or built[-1])
-    result = train.run(cfg, splits)
+    result = run(cfg, splits)
     assert len(built) == 2 and built[0].steps == 3  # warm-up's throwaway model: stepped, never timed
     # every step is inside train_seconds (the first epoch's at twice the cost), nothing else is
     assert result["train_seconds"] == pytest.approx(steps * STEP_SECONDS * (2 + 3))
@@ -98,11 +104,11 @@ def test_train_seconds_hold_the_steps_and_eval_seconds_the_evaluations(tiny_root
 def test_the_first_epoch_is_apart_and_the_steady_state_has_its_spread(tiny_root, clock, monkeypatch):
     cfg, splits, steps = setup(tiny_root, epochs=4)
     monkeypatch.setattr(train.models, "build", lambda *a, **k: SleepyModel(clock, steps))
-    result = train.run(cfg, splits)
+    result = run(cfg, splits)
     epoch = steps * STEP_SECONDS
     assert result["first_epoch_seconds"] == pytest.approx(2 * epoch)
     assert result["epoch_seconds_median"] == pytest.approx(epoch) and result["epoch_seconds_n"] == 3
-    assert result["epoch_seconds_iqr"] == pytest.approx(0) and result["epoch_seconds_cv"] == pytest.approx(0)
+    assert result["epoch_seconds_iqr"] == pytest.approx(0) and result["iqr_over_median"] == pytest.approx(0)
     assert result["epoch_seconds_ci_low"] == pytest.approx(epoch) == result["epoch_seconds_ci_high"]
     # samples/s from the steady median, not from train_seconds (which holds the slow first epoch)
     assert result["train_samples_per_s"] == pytest.approx(len(splits.train) / epoch)
@@ -113,10 +119,11 @@ def test_best_val_acc_is_the_accuracy_of_the_best_epoch(tiny_root, clock):
     cfg, splits, steps = setup(tiny_root, epochs=3)
     # epoch 2 has the lowest validation loss; epoch 3 the highest accuracy
     model = SleepyModel(clock, steps, val=splits.val, val_script=[(0.5, 0.80), (0.4, 0.85), (0.6, 0.95)])
-    fitted = train.fit(model, splits, cfg)
-    assert [r["val_acc"] for r in fitted["history"]] == pytest.approx([0.80, 0.85, 0.95], abs=1 / len(splits.val))
-    assert fitted["best_epoch"] == 2
-    assert fitted["best_val_acc"] == fitted["history"][1]["val_acc"]
+    *_, fitted = train.timed_epochs(model, splits, cfg)
+    assert [e.val_acc for e in fitted.history] == pytest.approx([0.80, 0.85, 0.95], abs=1 / len(splits.val))
+    assert fitted.best_epoch == 2
+    result = RunResult(cfg, "ok", "r", "t", history=fitted.history, best_epoch=fitted.best_epoch)
+    assert result.to_row()["best_val_acc"] == fitted.history[1].val_acc
 
 
 def test_shuffle_buffers_are_touched_before_the_first_timed_epoch():
@@ -130,8 +137,8 @@ def test_one_steady_epoch_says_so_without_an_interval():
     figures = runtiming.epoch_figures([0.3, 0.2], samples_per_epoch=1000)
     assert figures["first_epoch_seconds"] == 0.3 and figures["epoch_seconds_n"] == 1
     assert figures["epoch_seconds_median"] == 0.2 and figures["train_samples_per_s"] == pytest.approx(5000)
-    assert all(figures[k] is None for k in ("epoch_seconds_ci_low", "epoch_seconds_ci_high", "epoch_seconds_cv",
-                                            "epoch_seconds_iqr", "train_samples_per_s_ci_low"))
+    assert all(figures[k] is None for k in ("epoch_seconds_ci_low", "epoch_seconds_ci_high", "epoch_seconds_iqr",
+                                            "train_samples_per_s_ci_low"))
 
 
 def test_samples_per_s_interval_comes_from_the_median_interval():
@@ -146,16 +153,18 @@ def test_samples_per_s_interval_comes_from_the_median_interval():
 
 
 def test_steady_epochs_on_a_quiet_machine_are_stable():
-    fields = runtiming.timing_fields([0.9, 0.50, 0.51, 0.50, 0.49], 1000, QUIET)
-    assert fields["timing_unstable"] is False and fields["timing_unstable_reason"] is None
-    assert fields["cpu_cores"] == 2 and fields["load_avg_before"] == 0.1  # the noise is recorded with it
+    flags = runtiming.timing_flags([0.9, 0.50, 0.51, 0.50, 0.49], QUIET)
+    assert flags["timing_unstable"] is False and flags["timing_unstable_reason"] is None
 
 
-def test_varying_epochs_are_unstable_but_a_slow_first_epoch_is_not_counted():
-    fields = runtiming.timing_fields([0.5, 0.50, 0.70, 0.45, 0.52, 0.60], 1000, QUIET)
-    assert fields["epoch_seconds_cv"] > stats.CV_LIMIT
-    assert fields["timing_unstable"] is True and fields["timing_unstable_reason"].startswith("epoch times vary")
-    assert runtiming.timing_fields([3.0, 0.50, 0.51, 0.50], 1000, QUIET)["timing_unstable"] is False
+def test_a_few_outlier_epochs_are_noise_but_a_hog_for_a_third_of_the_run_flags_it():
+    quiet = [0.5, 0.51, 0.49, 0.5, 0.52, 0.5, 0.49, 0.51, 0.85, 0.5, 0.5, 0.49, 0.51, 0.5, 0.5]
+    flags = runtiming.timing_flags([1.0] + quiet, QUIET)  # a slow first epoch is not counted either
+    assert flags["timing_unstable"] is False and flags["severe_outliers"] == 1
+    hogged = quiet[:10] + [0.9] * 5
+    flags = runtiming.timing_flags([1.0] + hogged, QUIET)
+    assert flags["timing_unstable"] is True and "drift" in flags["timing_unstable_reason"]
+    assert any(flags["timing_unstable_reason"].startswith(label) for label in runtiming.REASON_LABELS)
 
 
 @pytest.mark.parametrize("noise, reason", [
@@ -164,15 +173,15 @@ def test_varying_epochs_are_unstable_but_a_slow_first_epoch_is_not_counted():
     ({"other_load": None, "load_avg_before": 1.6}, "load average 1.60 on 2 cores"),
 ])
 def test_steal_or_load_make_a_run_unstable(noise, reason):
-    fields = runtiming.timing_fields([0.5, 0.5, 0.5, 0.5], 1000, {**QUIET, **noise})
-    assert fields["timing_unstable"] is True and fields["timing_unstable_reason"].startswith(reason)
-    assert any(fields["timing_unstable_reason"].startswith(label) for label in runtiming.REASON_LABELS)
+    flags = runtiming.timing_flags([0.5, 0.5, 0.5, 0.5], {**QUIET, **noise})
+    assert flags["timing_unstable"] is True and flags["timing_unstable_reason"].startswith(reason)
+    assert any(flags["timing_unstable_reason"].startswith(label) for label in runtiming.REASON_LABELS)
 
 
 def test_the_load_before_is_not_held_against_a_run_when_its_own_load_is_measured():
     # a study's previous run leaves this process's own load in the load average; others were quiet
-    fields = runtiming.timing_fields([0.5, 0.5, 0.5], 1000, {**QUIET, "load_avg_before": 1.9, "other_load": 0.1})
-    assert fields["timing_unstable"] is False
+    flags = runtiming.timing_flags([0.5, 0.5, 0.5], {**QUIET, "load_avg_before": 1.9, "other_load": 0.1})
+    assert flags["timing_unstable"] is False
 
 
 def write_stat(path, user, system, idle, steal):
@@ -200,7 +209,7 @@ def test_governor_where_readable(tmp_path):
 
 def test_a_real_run_records_its_noise(tiny_root):
     cfg = for_family("softmax", "manual", epochs=3)
-    result = train.run(cfg, data.load(cfg, tiny_root))
+    result = run(cfg, data.load(cfg, tiny_root))
     assert result["cpu_cores"] >= 1 and result["torch_threads"] == torch.get_num_threads()
     assert isinstance(result["timing_unstable"], bool)
     assert (result["timing_unstable_reason"] is None) == (not result["timing_unstable"])
@@ -209,7 +218,7 @@ def test_a_real_run_records_its_noise(tiny_root):
 
 def test_scikit_learn_fit_time_is_fit_seconds_not_samples_per_s(tiny_root):
     cfg = for_family("logistic", "sklearn")
-    result = train.run(cfg, data.load(cfg, tiny_root))
+    result = run(cfg, data.load(cfg, tiny_root))
     assert result["fit_seconds"] > 0 and result["history"][0]["fit_seconds"] == result["fit_seconds"]
     assert result["train_seconds"] is None and result["train_samples_per_s"] is None
     assert result["epoch_seconds_median"] is None
