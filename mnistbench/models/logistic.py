@@ -70,9 +70,11 @@ class HandgradLogistic(ManualLogistic):
         super().__init__(n_features, lr, prec)
         self.W.requires_grad_(False)
         self.b.requires_grad_(False)
+        self.copies = precision.Copies(prec)  # bf16: W and b cast once per update, not once per product
 
     def step(self, x, y):
-        z = self.prec.addmm(self.b, x, self.W)
+        x = self.prec.cast(x)  # the batch, cast once for both products
+        z = self.prec.addmm(self.copies.get(self.b), x, self.copies.get(self.W))
         p = torch.sigmoid(z)
         is_one = y.unsqueeze(1) == 1
         # the notebook's clamped BCE: log of p for class 1, of 1 - p for class 0
