@@ -87,6 +87,11 @@ class HandgradLogistic(ManualLogistic):
         return loss, z
 
 
+def flops_per_sample(cfg, n_features, n_classes) -> int:
+    """Matmul FLOPs of one training sample: the forward 2·in·out and dW 2·in·out (one logit)."""
+    return 4 * n_features * 1
+
+
 def manual(cfg, n_features, n_classes, generator):
     """the notebook's code: sigmoid 1/(1+e^-z), clamped BCE, autograd, SGD by hand"""
     return ManualLogistic(n_features, cfg.lr, precision.of(cfg))

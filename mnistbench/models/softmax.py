@@ -91,6 +91,11 @@ class HandgradSoftmax(ManualSoftmax):
         return loss, z
 
 
+def flops_per_sample(cfg, n_features, n_classes) -> int:
+    """Matmul FLOPs of one training sample: the forward 2·in·out and dW 2·in·out."""
+    return 4 * n_features * n_classes
+
+
 def manual(cfg, n_features, n_classes, generator):
     """the notebook's code: max-subtracted softmax, clamped one-hot CE, autograd"""
     return ManualSoftmax(n_features, n_classes, cfg.lr, precision.of(cfg))
