@@ -105,6 +105,8 @@ def cmd_study(args):
           f"({harness.elapsed_since(started)})")
     write_report(out)
     print(f"study total time: {harness.elapsed_since(started)}")
+    from ..perf import floor
+    print(floor.study_floor_text(records, options.single(args, "device", "study") or "cpu"))
     return exit_status(records)
 
 

@@ -183,3 +183,45 @@ def floor_text(rows) -> str:
                                                "floor_max_s": "floor_max"})
     frame["exact"] = frame["exact"].map({True: "yes", False: "no"})
     return render.to_text(frame, FLOOR_TABLE)
+
+
+# ---------------------------------------------------------------- a study against its floor
+STUDY_MATMUL_SECONDS = 0.05  # each backend is timed this long per distinct step shape of a study
+IMAGE_FEATURES = 28 * 28  # every data set mnistbench reads is 28×28 grey images
+
+
+def study_floor(records, device="cpu") -> dict:
+    """The sum of a study's runs' floors: each run's samples trained × its family's matmul FLOPs per
+    sample over the rate of the fastest exact backend on its step's GEMMs (measured once per distinct
+    layer stack and batch size, now, in this process). Runs of a family without a floor (no layer_sizes)
+    are counted apart. Returns floor_s, train_s (the same runs' train_seconds), runs, runs_without."""
+    from ..config import RunConfig
+
+    rates, floor_s, train_s, runs, without = {}, 0.0, 0.0, 0, 0
+    for record in records:
+        cfg = RunConfig.from_dict(record["config"])
+        sizes = floor_sizes(cfg, IMAGE_FEATURES, cfg.n_classes) if cfg.family in registry.families() else None
+        flops = training_flops_per_sample(cfg, IMAGE_FEATURES, cfg.n_classes) if sizes else math.nan
+        if not sizes or not math.isfinite(flops) or not record.get("samples_trained"):
+            without += 1
+            continue
+        key = (tuple(sizes), cfg.batch_size)
+        if key not in rates:
+            prepared = [p for p in prepare_all(sizes, cfg.batch_size, device) if p.exact]
+            rates[key] = max((backend_gflops(p, sizes, cfg.batch_size, device, STUDY_MATMUL_SECONDS)
+                              for p in prepared), default=math.nan)
+        floor_s += flops * record["samples_trained"] / 1e9 / rates[key]
+        train_s += record.get("train_seconds") or 0.0
+        runs += 1
+    return {"floor_s": floor_s, "train_s": train_s, "runs": runs, "runs_without": without}
+
+
+def study_floor_text(records, device="cpu") -> str:
+    """One line for the end of `study`: its runs' training time beside the sum of their floors."""
+    seen = study_floor(records, device)
+    if not seen["runs"]:
+        return "study floor: no run of a family with a matmul floor"
+    apart = f"; {seen['runs_without']} run(s) of families without a floor not counted" if seen["runs_without"] else ""
+    return (f"study floor: {seen['runs']} run(s) trained {seen['train_s']:.1f} s against a floor of "
+            f"{seen['floor_s']:.1f} s ({seen['train_s'] / seen['floor_s']:.2f}x; the fastest exact kernel on each "
+            f"run's step GEMMs, measured now){apart}")
