@@ -12,6 +12,8 @@ runs under torch.autocast.
 """
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -40,7 +42,7 @@ def layer_sizes(cfg, n_features, n_classes) -> list[int]:
 def stack_flops_per_sample(sizes) -> int:
     """Matmul FLOPs of one training sample of a stack of linear layers: forward 2·in·out per layer,
     backward dW 2·in·out per layer and dX 2·in·out for every layer but the first (nothing needs dL/dx)."""
-    layers = list(zip(sizes[:-1], sizes[1:]))
+    layers = list(itertools.pairwise(sizes))
     forward = sum(2 * i * o for i, o in layers)
     return 2 * forward + sum(2 * i * o for i, o in layers[1:])
 
