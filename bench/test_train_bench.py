@@ -1,8 +1,8 @@
 """One training benchmark per registered (family, implementation) and device, through `mnistbench run`'s path.
 
-Each benchmark times ROUNDS calls of train.run (pedantic, one iteration per round: a whole training is
+Each benchmark times ROUNDS calls of train.run_one (pedantic, one iteration per round: a whole training is
 not re-run for calibration), so that pytest-benchmark has a spread to compare against
-(`--benchmark-compare-fail=median:10%`). train.run warms up on a throwaway model before its own timers
+(`--benchmark-compare-fail=median:10%`). train.run_one warms up on a throwaway model before its own timers
 start, so no extra warm-up round is spent here. The benchmark's time is the whole call (warm-up, training
 with per-epoch validation, test evaluation). extra_info keeps what pytest-benchmark's table cannot show:
 the steady-state epoch seconds of every round (every epoch but each run's first, which pays one-time
@@ -33,10 +33,10 @@ def test_train(benchmark, bench_config, splits_for, family, impl, device):
     runs = []
 
     def run_once():
-        fitted = train.run(cfg, splits)
+        result = train.run_one(cfg, splits)
         train.sync(splits.train.x.device)  # the timed call ends when the device is done
-        runs.append(fitted)
-        return fitted
+        runs.append(result.to_row())
+        return runs[-1]
 
     fitted = benchmark.pedantic(run_once, rounds=ROUNDS, iterations=1, warmup_rounds=0)
     iterative = registry.implementation(family, impl).iterative

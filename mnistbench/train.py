@@ -100,6 +100,35 @@ def evaluate(model, split, with_predictions: bool = False) -> dict:
     return out
 
 
+def epoch_steps(model, x, y, batch_size, generator, loader="tensor", buffers=None):
+    """One pass of updates, a generator yielding None after each step; returns device tensors (mean
+    loss, correct count) and the sample count. Each step's loss and logits stay on the device, reduced
+    once at the end: no host sync inside. The batches are views of `buffers` (if given), which the next
+    epoch overwrites: all of this epoch's uses of them are queued before it returns."""
+    losses, logits, labels, sizes = [], [], [], []
+    for xb, yb in epoch_batches(x, y, batch_size, generator, loader, buffers):
+        loss, out = model.step(xb, yb)
+        losses.append(loss)
+        logits.append(out)
+        labels.append(yb)
+        sizes.append(len(yb))
+        yield None
+    weights = torch.tensor(sizes, dtype=torch.float32, device=x.device)
+    mean_loss = (torch.stack(losses).float() * weights).sum() / weights.sum()
+    correct = (models.predictions(torch.cat(logits)) == torch.cat(labels)).sum()
+    return mean_loss, correct, sum(sizes)
+
+
+def train_epoch(model, x, y, batch_size, generator, loader="tensor", buffers=None):
+    """epoch_steps run to its end (speed and throughput time exactly this): (mean loss, correct, n)."""
+    steps = epoch_steps(model, x, y, batch_size, generator, loader, buffers)
+    try:
+        while True:
+            next(steps)
+    except StopIteration as stop:
+        return stop.value
+
+
 @dataclass(frozen=True)
 class Fitted:
     """What training() returns when it stops: the epochs, which one's weights are kept, and why it stopped."""
@@ -125,22 +154,12 @@ def training(model, splits, cfg: RunConfig):
     status, eval_seconds = "ok", 0.0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        losses, logits, labels, sizes = [], [], [], []
-        for xb, yb in epoch_batches(x, y, cfg.batch_size, generator, cfg.loader, buffers):
-            loss, out = model.step(xb, yb)
-            losses.append(loss)
-            logits.append(out)
-            labels.append(yb)
-            sizes.append(len(yb))
-            yield None
-        weights = torch.tensor(sizes, dtype=torch.float32, device=x.device)
-        mean_loss = (torch.stack(losses).float() * weights).sum() / weights.sum()
-        correct = (models.predictions(torch.cat(logits)) == torch.cat(labels)).sum()
+        mean_loss, correct, n = yield from epoch_steps(model, x, y, cfg.batch_size, generator, cfg.loader, buffers)
         train_seconds = yield EPOCH_END
 
         started = time.perf_counter()
         val = evaluate(model, splits.val)
-        record = Epoch(epoch=epoch, train_loss=_finite(float(mean_loss)), train_acc=int(correct) / sum(sizes),
+        record = Epoch(epoch=epoch, train_loss=_finite(float(mean_loss)), train_acc=int(correct) / n,
                        val_loss=_finite(val["loss"]), val_acc=val["acc"], train_seconds=train_seconds,
                        eval_seconds=time.perf_counter() - started)
         eval_seconds += record.eval_seconds

@@ -154,3 +154,59 @@ def test_throughput_csv_of_both_dtypes_draws_them_apart():
     bench = pd.DataFrame({"family": ["mlp"] * 3, "impl": ["manual"] * 3, "batch_size": [64] * 3,
                           "dtype": ["float32", "bfloat16", None], "train_samples_per_s": [2e4, 3e3, 2e4]})
     assert list(tb.label_dtype(bench).impl) == ["manual", "manual (bfloat16)", "manual"]
+
+
+def _bf16_casts(model, x, y):
+    """(shape of every float32 -> bf16 conversion) over one model.step, seen at the dispatcher."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    casts = []
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func in (torch.ops.aten._to_copy.default, torch.ops.aten.copy_.default):
+                source = args[1] if func is torch.ops.aten.copy_.default else args[0]
+                if source.dtype == torch.float32 and out.dtype == torch.bfloat16:
+                    casts.append(tuple(source.shape))
+            return out
+
+    with Count():
+        model.step(x, y)
+    return casts
+
+
+@pytest.mark.parametrize("family, impl", [("mlp", "manual"), ("softmax", "handgrad"), ("logistic", "handgrad")])
+def test_a_bf16_step_casts_each_weight_once_per_update_and_the_batch_once(family, impl):
+    model = build(family, impl, "bfloat16")
+    n_classes = registry.family(family).n_classes or 10
+    data_ = batches(784, n_classes, steps=3, binary=n_classes == 2)
+    params = list(model.state_dict().values())
+    for x, y in data_[:2]:
+        model.step(x, y)  # the copies exist: from now on a step re-casts exactly what its update changed
+    x, y = data_[2]
+    casts = sorted(_bf16_casts(model, x, y))
+    # the float32 gradient at the logits, cast once for the products that take it (softmax: as its transpose)
+    outputs = {("mlp", "manual"): [(len(x), 10)], ("softmax", "handgrad"): [(10, len(x))],
+               ("logistic", "handgrad"): [(len(x), 1)]}
+    # every parameter once (after its update), the batch once, and that gradient once
+    expected = sorted([tuple(p.shape) for p in params] + [tuple(x.shape)] + outputs[family, impl])
+    assert casts == expected
+
+
+def test_bf16_on_a_cpu_without_bf16_hardware_warns_once(monkeypatch):
+    from mnistbench.models import precision
+
+    monkeypatch.setattr(precision, "bf16_emulated", lambda device_type="cpu": device_type == "cpu")
+    monkeypatch.setattr(precision, "_WARNED", set())
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            precision.of(for_family("mlp", "manual", dtype="bfloat16"))
+    assert len([w for w in caught if "emulated" in str(w.message)]) == 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        precision.of(for_family("mlp", "manual"))  # float32 never warns

@@ -110,3 +110,27 @@ def test_cuda_backends_run_and_tf32_is_not_exact():
     assert prepared["cublas-fp32"].exact
     for name in ("cublas-tf32", "cublas-bf16", "cublas-fp16"):
         assert not prepared[name].exact
+
+
+def test_study_floor_sums_the_floors_of_runs_with_one(monkeypatch):
+    from mnistbench.config import for_family as cfg_of
+
+    monkeypatch.setattr(floor, "backend_gflops", lambda *args, **kwargs: 100.0)  # no timing in a unit test
+    mlp = cfg_of("mlp", "manual", hidden=(32,)).to_dict()
+    records = [{"config": mlp, "samples_trained": 1000, "train_seconds": 2.0},
+               {"config": mlp, "samples_trained": 3000, "train_seconds": 4.0},
+               {"config": cfg_of("softmax", "handgrad").to_dict(), "samples_trained": 10, "train_seconds": 1.0}]
+    seen = floor.study_floor(records)
+    per_sample = floor.stack_flops_per_sample([784, 32, 10])
+    assert seen["runs"] == 2 and seen["runs_without"] == 1 and seen["train_s"] == 6.0
+    assert seen["floor_s"] == pytest.approx(per_sample * 4000 / 1e9 / 100.0)
+    assert "2 run(s) trained 6.0 s" in floor.study_floor_text(records)
+
+
+def test_family_shapes_come_from_the_family_module():
+    from mnistbench.config import for_family as cfg_of
+
+    assert floor.floor_sizes(cfg_of("mlp", "manual"), 784, 10) == [784, 512, 128, 10]  # FAMILY.defaults
+    assert floor.floor_sizes(cfg_of("softmax", "manual"), 784, 10) is None  # not a layer stack: no floor
+    assert floor.training_flops_per_sample(cfg_of("mlp", "manual", hidden=(8,)), 784, 10) == \
+        floor.stack_flops_per_sample([784, 8, 10])

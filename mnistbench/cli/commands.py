@@ -101,6 +101,9 @@ def cmd_study(args):
           f"({harness.elapsed_since(started)})")
     write_report(out)
     print(f"study total time: {harness.elapsed_since(started)}")
+    from ..perf import floor
+
+    print(floor.study_floor_text(trained, options.single(args, "device", "study") or "cpu"))
     return exit_status(trained)
 
 

@@ -65,7 +65,7 @@ def cmd_speed(args):
     rows = speed.speed(
         options.families_of(args), args.impl, batch_size=batch_size, repeats=args.repeats,
         notebook_batches=args.notebook_batches, device=device, seed=_or(options.single(args, "seed", "speed"), 0),
-        hidden=args.hidden or (512, 128), data_root=args.data_root, on_start=on_start,
+        hidden=args.hidden, data_root=args.data_root, on_start=on_start,
         on_row=lambda r: print(f"  {r['family']}/{r['impl']}: mnistbench {r['mnistbench_s']:.3f} s, "
                                f"notebook {r['notebook_s']:.3f} s", flush=True),
         on_skip=lambda family, why: print(f"  {family}: skipped ({why})", flush=True),
@@ -88,6 +88,13 @@ def cmd_speed(args):
                   f"{row['matmul_gflops']:.3g} GFLOP/s ({row['floor_backend']}, the fastest exact float32 kernel "
                   f"on the step's shapes; a square sgemm reaches {row['peak_gflops']:.1f} GFLOP/s)")
             break
+    print("\nthe step: matmul GFLOP/s of mnistbench's epoch (share of the floor's rate), and from a short profile "
+          "of its steps the GEMMs' share of the self CPU time and the top operators beyond them:")
+    for row in rows:
+        share = f" ({row['floor_share']:.0%} of the floor's)" if row.get("floor_share") == row.get("floor_share") \
+            and row.get("floor_s") else ""
+        print(f"  {row['family']}/{row['impl']}: {row['step_gflops']:.3g} GFLOP/s{share}; GEMMs "
+              f"{row['gemm_share']:.0%} of the self time; beyond them: {row['top_ops']}")
     if floors:
         print(f"\nmatmul floor per backend (the MLP step's GEMMs at batch {batch_size}; epoch floor s: median "
               "(min-max) of the rounds; max rel error: against float64, relative to the largest entry; only "
@@ -123,7 +130,7 @@ def cmd_throughput(args):
     rows = throughput.throughput(
         options.families_of(args), args.impl, batch_sizes=args.batch_size, samples=args.samples,
         repeats=args.repeats, devices=devices, seed=_or(options.single(args, "seed", "throughput"), 0),
-        hidden=args.hidden or (512, 128), data_root=args.data_root, on_start=on_start, dtype=args.dtype,
+        hidden=args.hidden, data_root=args.data_root, on_start=on_start, dtype=args.dtype,
         on_row=lambda r: print(f"  {r['family']}/{r['impl']} {r['dtype']} {r['device']} batch {r['batch_size']}: "
                                f"{r['train_samples_per_s']:,.0f} samples/s", flush=True),
     )

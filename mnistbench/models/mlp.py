@@ -5,11 +5,14 @@ manual:  the notebook's ManualFeedForward: Kaiming-uniform (ReLU) hidden weights
          is written by hand (softmax-CE delta, ReLU masks), no autograd; SGD by hand.
 builtin: the same layers in nn.Sequential, CrossEntropyLoss, autograd and optim.SGD, initialised
          from the same generator so that both start from identical weights.
-With --dtype bfloat16 (models.precision) the manual model runs every product in bf16 on float32 master
-weights (activations are kept in bf16 for the backward products; softmax, loss and delta are float32);
-the builtin one runs under torch.autocast.
+With --dtype bfloat16 (models.precision) the manual model runs every product, forward and backward, in
+bf16 on bf16 copies of its float32 master weights (one cast per weight per update; the batch cast once;
+activations and hidden deltas kept in bf16; softmax, loss and the output delta float32); the builtin one
+runs under torch.autocast.
 """
 from __future__ import annotations
+
+import itertools
 
 import torch
 from torch import nn
@@ -32,7 +35,25 @@ FAMILY = Family(
 
 
 def layer_sizes(cfg, n_features, n_classes) -> list[int]:
+    """The layer stack (nn.Linear layout): mnistbench.perf's floor times its step's GEMMs on these sizes."""
     return [n_features, *cfg.hidden, n_classes]
+
+
+def stack_flops_per_sample(sizes) -> int:
+    """Matmul FLOPs of one training sample of a stack of linear layers: forward 2·in·out per layer,
+    backward dW 2·in·out per layer and dX 2·in·out for every layer but the first (nothing needs dL/dx)."""
+    layers = list(itertools.pairwise(sizes))
+    forward = sum(2 * i * o for i, o in layers)
+    return 2 * forward + sum(2 * i * o for i, o in layers[1:])
+
+
+def flops_per_sample(cfg, n_features, n_classes) -> int:
+    """Matmul FLOPs of one training sample of this family (perf: throughput's GFLOP/s, speed's floor)."""
+    return stack_flops_per_sample(layer_sizes(cfg, n_features, n_classes))
+
+
+# speed's portable target: the manual step within 1.3x of the fastest exact kernel's floor, on any CPU
+SPEED_TARGETS = [("manual", "mnistbench_over_floor", "max", 1.3)]
 
 
 def init_linear_(weight: torch.Tensor, bias: torch.Tensor, last: bool, generator) -> None:
@@ -46,6 +67,13 @@ def init_linear_(weight: torch.Tensor, bias: torch.Tensor, last: bool, generator
 
 
 class ManualMLP(TensorParams):
+    """The step does the notebook's arithmetic op for op (so it stays bit-for-bit what it was, within the
+    twin's tolerance), with the plumbing cut: hidden activations, deltas and bias gradients go into
+    buffers kept per batch shape, ReLU and its mask run in place (one pass each), the delta is written
+    into the softmax output, each weight update is one addmm_ into the master, and the (weight, bias)
+    pairs are a tuple built once. In bf16 the products take bf16 copies of the weights (one cast per
+    weight per update, models.precision.Copies) and the batch is cast once."""
+
     def __init__(self, sizes: list[int], lr: float, generator, prec=precision.FLOAT32):
         self.lr, self.prec = lr, prec
         self.params = {}
@@ -60,22 +88,44 @@ class ManualMLP(TensorParams):
 
     @property
     def layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        tensors = list(self.params.values())
-        return list(zip(tensors[0::2], tensors[1::2]))
+        return list(self._layers)
+
+    def _compute_layers(self):
+        """(weight, bias) per layer as the products take them: the masters in float32, bf16 copies else."""
+        get = self.copies.get
+        return [(get(weight), get(bias)) for weight, bias in self._layers]
+
+    def _buffers(self, x):
+        """Per-batch-shape work tensors: each hidden layer's activation and delta, each layer's bias
+        gradient and, in bf16, its weight-gradient product. A step's returned loss and logits are fresh."""
+        key = (x.shape[0], x.device)
+        bufs = self._bufs.get(key)
+        if bufs is None:
+            dtype, batch = self.prec.dtype, x.shape[0]
+            outs = [weight.shape[0] for weight, _ in self._layers]
+            bufs = {"hidden": [torch.empty(batch, o, dtype=dtype, device=x.device) for o in outs[:-1]],
+                    "delta": [torch.empty(batch, o, dtype=dtype, device=x.device) for o in outs[:-1]],
+                    "bias_grad": [torch.empty(o, dtype=torch.float32, device=x.device) for o in outs],
+                    "weight_grad": [None if self.prec.exact else (torch.empty_like(weight, dtype=dtype),
+                                                                            torch.empty_like(weight))
+                                    for weight, _ in self._layers],
+                    "minus_one": torch.full((batch, 1), -1.0, device=x.device)}
+            self._bufs = {key: bufs}  # one batch shape at a time (the epoch's last batch may differ)
+        return bufs
 
     def forward(self, x):
         """Float32 logits, plus the cached inputs of every layer and the weights as the products used them
         (bf16 copies in bf16; the masters themselves in float32) for the backward pass."""
-        cast = self.prec.cast
+        out = self.prec.cast(x)  # the batch, cast once
         inputs, weights = [], []
-        out = cast(x)
-        layers = self.layers
+        layers = self._compute_layers()
+        last = len(layers) - 1
         for i, (weight, bias) in enumerate(layers):
             inputs.append(out)
-            weights.append(cast(weight))
-            out = torch.addmm(cast(bias), out, weights[-1].t())
-            if i < len(layers) - 1:
-                out = torch.relu(out)
+            weights.append(weight)
+            out = torch.addmm(bias, out, weight.t())
+            if i < last:
+                out = out.relu_()
         return self.prec.result(out), inputs, weights
 
     def logits(self, x):
@@ -87,22 +137,42 @@ class ManualMLP(TensorParams):
         return -torch.log(probs.gather(1, y.unsqueeze(1)) + 1e-9).mean()
 
     def step(self, x, y):
-        logits, inputs, weights = self.forward(x)
+        bufs = self._buffers(x)
+        layers = self._compute_layers()
+        last = len(layers) - 1
+        # forward, into the buffers: z = a·Wᵀ + b, then relu in place
+        out = self.prec.cast(x)
+        inputs = []
+        for i, (weight, bias) in enumerate(layers):
+            inputs.append(out)
+            if i < last:
+                out = torch.addmm(bias, out, weight.t(), out=bufs["hidden"][i]).relu_()
+            else:
+                out = torch.addmm(bias, out, weight.t())
+        logits = self.prec.result(out)
         probs = torch.softmax(logits, dim=1)
         rows = y.unsqueeze(1)
         p_true = probs.gather(1, rows)
         loss = -torch.log(p_true + 1e-9).mean()
-        delta = probs.scatter(1, rows, p_true - 1)  # (softmax - onehot) * B; 1/B folds into the step
+        # (softmax - onehot) * B, written into probs: p_true + (-1) is the same float as p_true - 1
+        delta = probs.scatter_add_(1, rows, bufs["minus_one"])  # 1/B folds into the step
         step_size = -self.lr / x.shape[0]
-        layers = self.layers
-        for i in reversed(range(len(layers))):
-            weight, bias = layers[i]
-            delta = self.prec.cast(delta)
+        exact = self.prec.exact
+        for i in range(last, -1, -1):
+            weight, bias = self._layers[i]
+            if not exact and delta.dtype != self.prec.dtype:
+                delta = delta.to(self.prec.dtype)  # the softmax delta, cast once
             if i > 0:  # the delta for the layer below uses this layer's weights before their update
-                below = delta @ weights[i]
-                below.mul_(inputs[i] > 0)  # ReLU mask: the layer input is relu(z), > 0 exactly where z > 0
-            self.prec.addmm_(weight, delta.t(), inputs[i], step_size)
-            bias.add_(delta.sum(0), alpha=step_size)
+                below = torch.mm(delta, layers[i][0], out=bufs["delta"][i - 1])
+                # ReLU mask in place: the layer input is relu(z), > 0 exactly where z > 0
+                torch.ops.aten.threshold_backward.grad_input(below, inputs[i], 0, grad_input=below)
+            if exact:
+                weight.addmm_(delta.t(), inputs[i], alpha=step_size)
+            else:  # a bf16 product (oneDNN is faster on a dense δᵀ than on the view), summed into the master
+                product, widened = bufs["weight_grad"][i]  # through a float32 buffer: a mixed-dtype add_
+                torch.mm(delta.t().contiguous(), inputs[i], out=product)  # would allocate one every step
+                weight.add_(widened.copy_(product), alpha=step_size)
+            bias.add_(torch.sum(delta, 0, dtype=torch.float32, out=bufs["bias_grad"][i]), alpha=step_size)
             if i > 0:
                 delta = below
         return loss, logits
@@ -111,6 +181,10 @@ class ManualMLP(TensorParams):
     def to(self, device):
         for name, p in self.params.items():
             self.params[name] = p.detach().to(device).requires_grad_(False)
+        tensors = list(self.params.values())
+        self._layers = tuple(zip(tensors[0::2], tensors[1::2]))
+        self.copies = precision.Copies(self.prec)
+        self._bufs = {}
         return self
 
 

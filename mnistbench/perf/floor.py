@@ -1,5 +1,6 @@
-"""The MLP's floor: the epoch's matrix-multiply FLOPs over the rate the machine's best kernel reaches on the
-step's own matmul shapes, in the same process. An epoch cannot beat its own matmuls.
+"""The floor of a family that is a stack of linear layers (the MLP; its module defines layer_sizes): the
+epoch's matrix-multiply FLOPs over the rate the machine's best kernel reaches on the step's own matmul
+shapes, in the same process. An epoch cannot beat its own matmuls.
 
 Every backend torch offers on the device (backends.py: MKL and oneDNN on a CPU, cuBLAS on a GPU, in float32
 and in lower precisions) is timed on the same GEMMs; the floor an epoch is held to is the fastest *exact*
@@ -8,12 +9,15 @@ and in lower precisions) is timed on the same GEMMs; the floor an epoch is held 
 from __future__ import annotations
 
 import functools
+import importlib
 import itertools
 import math
 import statistics
 
 import torch
 
+from .. import registry
+from ..config import for_family
 from ..reporting import render
 from ..reporting.render import Column
 from . import backends
@@ -24,27 +28,50 @@ PEAK_SIZE = 1024  # the square sgemm of the peak rate
 FLOOR_COLUMNS = ["backend", "kernel", "precision", "exact", "gflops", "floor_s", "floor_min_s", "floor_max_s",
                  "max_rel_error", "rounds", "batch_size", "note"]
 
-# the layer sizes behind each built-in family's training FLOPs: a binary family has one logit
-FLOP_FAMILIES = ("logistic", "softmax", "mlp")
+def family_module(family: str):
+    """The module that defines a family (FAMILY, its math, its IMPLEMENTATIONS), found through its
+    implementations' factories; None for a family registered without one (a script's)."""
+    for entry in registry.implementations(family):
+        module = importlib.import_module(entry.factory.__module__)
+        if getattr(getattr(module, "FAMILY", None), "name", None) == family:
+            return module
+    return None
 
 
-def mlp_flops_per_sample(sizes) -> int:
-    """Matmul FLOPs of one training sample of the manual MLP: forward 2·in·out per layer, backward
-    dW 2·in·out per layer and dX 2·in·out for every layer but the first (nothing needs dL/dx)."""
+def family_hook(family: str, name: str):
+    """A module-level function or value a family module may define (flops_per_sample, layer_sizes,
+    SPEED_TARGETS), or None."""
+    module = family_module(family) if family in registry.families() else None
+    return getattr(module, name, None)
+
+
+def stack_flops_per_sample(sizes) -> int:
+    """Matmul FLOPs of one training sample of the products step_gemms lists for a stack of linear layers
+    of these sizes: forward 2·in·out per layer, dW 2·in·out per layer, dX 2·in·out above the first."""
     layers = list(itertools.pairwise(sizes))
-    forward = sum(2 * i * o for i, o in layers)
-    return 2 * forward + sum(2 * i * o for i, o in layers[1:])
+    return sum(2 * i * o * (2 if index == 0 else 3) for index, (i, o) in enumerate(layers))
 
 
-def training_flops_per_sample(family: str, n_features: int, n_classes: int, hidden=()) -> float:
-    """Matmul FLOPs of one training sample of a built-in family: the MLP's as above; a linear model's
-    forward 2·in·out plus its dW 2·in·out (out = 1 logit for the binary logistic model). nan for a
-    family whose architecture mnistbench does not know (a plugin's)."""
-    if family not in FLOP_FAMILIES:
-        return math.nan
-    if family == "mlp":
-        return mlp_flops_per_sample([n_features, *hidden, n_classes])
-    return mlp_flops_per_sample([n_features, 1 if family == "logistic" else n_classes])
+mlp_flops_per_sample = stack_flops_per_sample  # the name older callers use
+
+
+def training_flops_per_sample(cfg, n_features: int, n_classes: int, hidden=()) -> float:
+    """Matmul FLOPs of one training sample of cfg's family, as its module's flops_per_sample(cfg,
+    n_features, n_classes) counts them; nan for a family whose module does not say (a plugin's).
+    cfg may also be a family name (then `hidden`, if given, sets the hidden sizes)."""
+    if isinstance(cfg, str):
+        if cfg not in registry.families():
+            return math.nan
+        cfg = for_family(cfg, registry.impl_names(cfg)[0], hidden=tuple(hidden) or None)
+    count = family_hook(cfg.family, "flops_per_sample")
+    return math.nan if count is None else count(cfg, n_features, n_classes)
+
+
+def floor_sizes(cfg, n_features: int, n_classes: int) -> list[int] | None:
+    """The layer stack whose step GEMMs are cfg's floor: the family module's layer_sizes(cfg, n_features,
+    n_classes); None for a family that is not a stack of linear layers in nn.Linear layout (no floor)."""
+    sizes = family_hook(cfg.family, "layer_sizes")
+    return None if sizes is None else list(sizes(cfg, n_features, n_classes))
 
 
 def step_gemms(sizes, batch_size, device) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -78,7 +105,7 @@ def backend_gflops(prepared: backends.Prepared, sizes, batch_size, device, min_s
     while True:
         seconds = timed(device, steps_of, steps)
         if seconds >= min_seconds:
-            return mlp_flops_per_sample(sizes) * batch_size * steps / seconds / 1e9
+            return stack_flops_per_sample(sizes) * batch_size * steps / seconds / 1e9
         steps = max(2 * steps, math.ceil(steps * 1.2 * min_seconds / max(seconds, 1e-6)))
 
 
@@ -121,7 +148,7 @@ def best_exact(rows) -> dict | None:
 
 # ---------------------------------------------------------------- the floor as a unit of `speed`'s rounds
 def epoch_gflop(sizes, n: int) -> float:
-    return mlp_flops_per_sample(sizes) * n / 1e9
+    return stack_flops_per_sample(sizes) * n / 1e9
 
 
 def epoch_seconds(prepared: backends.Prepared, sizes, n, batch_size, device) -> float:
@@ -156,3 +183,44 @@ def floor_text(rows) -> str:
                                                "floor_max_s": "floor_max"})
     frame["exact"] = frame["exact"].map({True: "yes", False: "no"})
     return render.to_text(frame, FLOOR_TABLE)
+
+
+# ---------------------------------------------------------------- a study against its floor
+STUDY_MATMUL_SECONDS = 0.05  # each backend is timed this long per distinct step shape of a study
+IMAGE_FEATURES = 28 * 28  # every data set mnistbench reads is 28×28 grey images
+
+
+def study_floor(trained, device="cpu") -> dict:
+    """The sum of a study's runs' floors: each run's samples trained × its family's matmul FLOPs per
+    sample over the rate of the fastest exact backend on its step's GEMMs (measured once per distinct
+    layer stack and batch size, now, in this process). Runs of a family without a floor (no layer_sizes)
+    are counted apart. Returns floor_s, train_s (the same runs' train_seconds), runs, runs_without."""
+    rates, floor_s, train_s, runs, without = {}, 0.0, 0.0, 0, 0
+    for result in trained:
+        cfg = result.config
+        samples = result.epochs_run * result.split_sizes.get("train", 0) if result.train_seconds else 0
+        sizes = floor_sizes(cfg, IMAGE_FEATURES, cfg.n_classes) if cfg.family in registry.families() else None
+        flops = training_flops_per_sample(cfg, IMAGE_FEATURES, cfg.n_classes) if sizes else math.nan
+        if not sizes or not math.isfinite(flops) or not samples:
+            without += 1
+            continue
+        key = (tuple(sizes), cfg.batch_size)
+        if key not in rates:
+            prepared = [p for p in prepare_all(sizes, cfg.batch_size, device) if p.exact]
+            rates[key] = max((backend_gflops(p, sizes, cfg.batch_size, device, STUDY_MATMUL_SECONDS)
+                              for p in prepared), default=math.nan)
+        floor_s += flops * samples / 1e9 / rates[key]
+        train_s += result.train_seconds
+        runs += 1
+    return {"floor_s": floor_s, "train_s": train_s, "runs": runs, "runs_without": without}
+
+
+def study_floor_text(trained, device="cpu") -> str:
+    """One line for the end of `study`: its runs' training time beside the sum of their floors."""
+    seen = study_floor(trained, device)
+    if not seen["runs"]:
+        return "study floor: no run of a family with a matmul floor"
+    apart = f"; {seen['runs_without']} run(s) of families without a floor not counted" if seen["runs_without"] else ""
+    return (f"study floor: {seen['runs']} run(s) trained {seen['train_s']:.1f} s against a floor of "
+            f"{seen['floor_s']:.1f} s ({seen['train_s'] / seen['floor_s']:.2f}x; the fastest exact kernel on each "
+            f"run's step GEMMs, measured now){apart}")

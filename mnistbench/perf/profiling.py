@@ -167,3 +167,33 @@ def adopt_run_id(folder: Path, out: Path, run_id: str) -> Path:
     target = profile_dir(out, run_id)
     os.replace(folder, target)
     return target
+
+
+# ---------------------------------------------------------------- where a step's time goes beyond its GEMMs
+# the operators whose self time is a matrix product (on a CPU the BLAS or oneDNN kernel runs inside them)
+GEMM_OPS = frozenset({"aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm", "aten::baddbmm", "aten::addmv",
+                      "aten::addmv_", "aten::mv", "aten::_mkldnn_linear", "mkldnn::_linear_pointwise"})
+BREAKDOWN_STEPS = 20
+BREAKDOWN_TOP = 5
+
+
+def step_breakdown(model, batches, limit: int = BREAKDOWN_TOP) -> dict:
+    """Profile model.step over `batches` (CPU self time): the GEMMs' share of it and the `limit` other
+    operators with the most self time, each as (operator, self ms per step, share of the steps' self time).
+    Only a structure to read beside the timings: the profiler's own overhead inflates small ops."""
+    os.environ.setdefault("KINETO_LOG_LEVEL", "5")
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for xb, yb in batches:
+            model.step(xb, yb)
+    events = [e for e in prof.key_averages() if not e.key.startswith("ProfilerStep")]
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    gemm = sum(e.self_cpu_time_total for e in events if e.key in GEMM_OPS)
+    others = sorted((e for e in events if e.key not in GEMM_OPS), key=lambda e: e.self_cpu_time_total, reverse=True)
+    steps = max(len(batches), 1)
+    top = [(e.key, e.self_cpu_time_total / 1e3 / steps, e.self_cpu_time_total / total) for e in others[:limit]]
+    return {"gemm_share": gemm / total, "self_ms_per_step": total / 1e3 / steps, "top": top}
+
+
+def breakdown_text(top) -> str:
+    """The top operators beyond the GEMMs on one line: `op` share, ..."""
+    return ", ".join(f"{name.removeprefix('aten::')} {share:.0%}" for name, _, share in top)

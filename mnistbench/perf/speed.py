@@ -2,7 +2,7 @@
 
 speed, per (family, implementation) at one batch size, on the same training split:
 - notebook:   the notebook's own loop for the same math (notebook_loops.py), one epoch;
-- mnistbench: train.train_epoch, timed exactly as train.fit times an epoch (`mnistbench run`'s loop);
+- mnistbench: train.train_epoch, timed exactly as train.timed_epochs times an epoch (`mnistbench run`'s loop);
 - bare:       shuffle + contiguous slices + model.step and nothing else (no bookkeeping at all);
 the three (and the MLP's floor) are interleaved round by round, in an order shuffled each round, so a
 change in machine load hits them alike, and each is quoted as the median (and min/max) of its rounds.
@@ -30,7 +30,7 @@ from .. import data, env, models, registry, stats, train
 from ..config import ConfigError, check_family, for_family, validate
 from ..reporting import render
 from ..reporting.render import Column
-from . import floor, notebook_loops
+from . import floor, notebook_loops, profiling
 from .timing import environment_columns, release_memory, timed
 
 MIN_FAMILY_SECONDS = 5.0  # a family's rounds are repeated until they took this long...
@@ -44,17 +44,17 @@ SPEED_COLUMNS = [
     "notebook_s", "notebook_min_s", "notebook_max_s", "mnistbench_s", "mnistbench_min_s", "mnistbench_max_s",
     "bare_s", "bare_min_s", "bare_max_s", *RATIOS_WITH_INTERVALS, "epoch_gflop", "floor_backend", "matmul_gflops",
     "floor_s",
-    "peak_gflops", "load_1m", "order_seed", "round_orders",
+    "peak_gflops", "step_gflops", "floor_share", "gemm_share", "top_ops", "load_1m", "order_seed", "round_orders",
 ]
 
-# This is the notebook's speed study, so it names the notebook's MLP: its epoch is also measured against
-# its matmul floor, and the one portable target is on it (against the fastest exact float32 kernel, whatever
-# the machine's is). A family without a notebook loop is skipped.
-FLOOR_FAMILY = "mlp"
-
-# The portable target, for batch 64 on any CPU: (family, impl, column, "min" | "max", bound). The notebook
-# ratios are information about the machine they ran on (its image decoding, its DataLoader), not a target.
-TARGETS = [(FLOOR_FAMILY, "manual", "mnistbench_over_floor", "max", 1.3)]
+# The portable targets, for batch 64 on any CPU: a family module's SPEED_TARGETS, (impl, column, "min" |
+# "max", bound) each (the MLP's: the manual step within 1.3x of the floor of the fastest exact kernel,
+# whatever the machine's is). The notebook ratios are information about the machine they ran on (its
+# image decoding, its DataLoader), not a target.
+def targets() -> list[tuple[str, str, str, str, float]]:
+    """(family, impl, column, kind, bound) of every registered family's speed targets."""
+    return [(family, *target) for family in registry.families()
+            for target in floor.family_hook(family, "SPEED_TARGETS") or []]
 
 
 def iterative_impls(family: str) -> list[str]:
@@ -78,7 +78,7 @@ def median_min_max(values) -> tuple[float, float, float]:
 
 
 def bare_epoch(model, x, y, batch_size, generator, buffers) -> None:
-    """The least a training epoch can do: one shuffle (into reused buffers, as train.fit's), contiguous
+    """The least a training epoch can do: one shuffle (into reused buffers, as train.training's), contiguous
     slices, the steps."""
     for xb, yb in train.epoch_batches(x, y, batch_size, generator, "tensor", buffers):
         model.step(xb, yb)
@@ -120,7 +120,7 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
     x, y = splits.train.x, splits.train.y
     n, batch_size = len(y), cfg_base.batch_size
     epoch_batches = math.ceil(n / batch_size)
-    sizes = [splits.n_features, *cfg_base.hidden, splits.n_classes]
+    sizes = floor.floor_sizes(cfg_base, splits.n_features, splits.n_classes)  # None: no floor for this family
     loops = notebook_loops_for(family, impls, splits, cfg_base, data_root, device)
     runners = models_for(family, impls, splits, cfg_base, device)
     cap = min(notebook_batches, epoch_batches) if notebook_batches else epoch_batches
@@ -142,7 +142,7 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
     # each backend is a unit of its own, interleaved with the epochs like the loops: load drift hits every
     # kernel alike, and the best is picked by its median after the rounds. Taking the best backend inside
     # each round instead would hand the floor the minimum of several noisy timings, biased low.
-    floors = floor.prepare_all(sizes, batch_size, device) if family == FLOOR_FAMILY else []
+    floors = floor.prepare_all(sizes, batch_size, device) if sizes else []
     for item in floors:
         if item.run is not None:
             units[f"floor:{item.backend.name}"] = functools.partial(floor.epoch_seconds, item, sizes, n, batch_size,
@@ -162,7 +162,7 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
     for _ in range(rounds - 1):
         one_round()
     floor_table = floor.floor_rows(floors, {name[len("floor:"):]: samples for name, samples in times.items()
-                                            if name.startswith("floor:")}, floor.epoch_gflop(sizes, n), batch_size)
+                                            if name.startswith("floor:")}, floor.epoch_gflop(sizes or [], n), batch_size)
     best = floor.best_exact(floor_table)
     if best is not None:
         times["floor"] = times[f"floor:{best['backend']}"]
@@ -181,6 +181,8 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
         row.update(ratio("mnistbench_over_bare", bare, mnistbench))
         if best is not None:
             row.update(floor_row, **ratio("mnistbench_over_floor", times["floor"], mnistbench))
+        row.update(step_columns(runners[impl][1], x, y, batch_size, cfg_base, splits, row, gens["bare"],
+                                buffers["bare"]))
         if floors:
             row["_floors"] = floor_table
         row["_samples"] = {name: times[key] for name, key in (("notebook", f"notebook:{loop}"),
@@ -188,6 +190,23 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
                            if key in times}
         rows.append(row)
     return rows
+
+
+def step_columns(model, x, y, batch_size, cfg, splits, row, generator, buffers) -> dict:
+    """What a row says about the step itself: the matmul GFLOP/s mnistbench's epoch achieved, that as a
+    share of the floor's (floor s / mnistbench s), and, from a short profile of the bare model's steps
+    (after the timed rounds), the GEMMs' share of the self time and the top operators beyond them."""
+    flops = floor.training_flops_per_sample(cfg, splits.n_features, splits.n_classes)
+    out = {"step_gflops": flops * len(y) / 1e9 / row["mnistbench_s"],
+           "floor_share": row["floor_s"] / row["mnistbench_s"] if row.get("floor_s") else math.nan}
+    batches = []
+    for xb, yb in train.epoch_batches(x, y, batch_size, generator, "tensor", buffers):
+        batches.append((xb, yb))
+        if len(batches) == profiling.BREAKDOWN_STEPS:
+            break
+    seen = profiling.step_breakdown(model, batches)
+    out.update(gemm_share=seen["gemm_share"], top_ops=profiling.breakdown_text(seen["top"]))
+    return out
 
 
 def ratio(name: str, base, new) -> dict:
@@ -198,7 +217,7 @@ def ratio(name: str, base, new) -> dict:
 
 
 def speed(families, impls=None, batch_size=64, repeats=5, notebook_batches=None, device="cpu", seed=0,
-          lr=0.01, hidden=(512, 128), data_root=None, on_start=None, on_row=None, on_skip=None) -> list[dict]:
+          lr=0.01, hidden=None, data_root=None, on_start=None, on_row=None, on_skip=None) -> list[dict]:
     """The speed table: one row per iterative (family, impl) of the lists. on_start(load) is called once
     the options and the data have been checked, just before measuring, with the 1-minute load average
     read before any of this function's own work (the rows' load_1m); on_row(row) after each row;
@@ -235,7 +254,7 @@ def check_targets(rows) -> list[tuple[str, float, str, bool]]:
     """(what, measured, bound as text, met) for every target that the rows cover."""
     by_pair = {(r["family"], r["impl"]): r for r in rows}
     out = []
-    for family, impl, column, kind, bound in TARGETS:
+    for family, impl, column, kind, bound in targets():
         value = by_pair.get((family, impl), {}).get(column)
         if value is None:
             continue

@@ -30,7 +30,7 @@ THROUGHPUT_COLUMNS = [
 
 
 def throughput(families, impls=None, batch_sizes=None, samples=16384, repeats=3, devices=("cpu",), seed=0,
-               lr=0.01, hidden=(512, 128), data_root=None, on_start=None, on_row=None,
+               lr=0.01, hidden=None, data_root=None, on_start=None, on_row=None,
                dtype="float32") -> list[dict]:
     """Training samples/s of mnistbench's loop per (family, impl, device, batch size).
 
@@ -81,7 +81,7 @@ def throughput_point(family, impl, batch_size, splits, samples, repeats, seed, l
                 for _ in range(repeats - 1)]
     seconds = statistics.median(timings)
     rate = n / seconds
-    flops = floor.training_flops_per_sample(family, splits.n_features, splits.n_classes, cfg.hidden)
+    flops = floor.training_flops_per_sample(cfg, splits.n_features, splits.n_classes)
     return {"family": family, "impl": impl, "dtype": dtype, "batch_size": batch_size, "train_samples_per_s": rate,
             "gflops": flops * rate / 1e9,
             "epoch_seconds": len(splits.train) / rate, "samples_timed": n, "repeats": repeats,
