@@ -2,43 +2,41 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pandas as pd
 import pytest
+from conftest import make_result
 
 from mnistbench import cli, results, studygrid
-from mnistbench.config import RunConfig, for_family
+from mnistbench.config import RunConfig
 from mnistbench.reporting import document as report
 from mnistbench.reporting import notebook_table, plots, render
 from mnistbench.reporting import tables as tb
+from mnistbench.result import Epoch
 
 ENV = {"torch": "9.9.9", "python": "3.x", "device": "cpu", "device_name": "Test CPU", "cpu_model": "Test CPU",
        "threads": 2, "cuda": None, "dtype": "float32", "tox_env": None}
 
 
 def make_record(family, impl, seed=0, test_acc=0.9, val_accs=(0.5, 0.8, 0.9), epoch_seconds=0.5,
-                status="ok", diverged_epoch=None, env=ENV, **config):
-    """A run record of the shape results.make_result writes, with chosen numbers."""
-    cfg = for_family(family, impl, seed=seed, **config)
-    n_classes = cfg.n_classes
-    history = [{"epoch": e, "train_loss": 1.0 / e, "train_acc": acc, "val_loss": 1.1 / e, "val_acc": acc,
-                "train_seconds": epoch_seconds, "train_samples_per_s": 1000 / epoch_seconds}
-               for e, acc in enumerate(val_accs, 1)]
-    per_class = {str(c): test_acc - 0.01 * (c % 2) for c in cfg.class_list}
-    confusion = [[10 if t == p else 1 for p in range(n_classes)] for t in range(n_classes)]
-    return results._clean({
-        "run_id": f"{family}-{impl}-{results.config_key(cfg)}-{seed}", "config_key": results.config_key(cfg),
-        "config": cfg.to_dict(), "family": family, "impl": impl, "status": status,
-        "diverged_epoch": diverged_epoch, "test_acc": test_acc, "test_loss": 0.3, "best_val_acc": max(val_accs),
-        "best_val_loss": min(r["val_loss"] for r in history), "best_epoch": len(history),
-        "epochs_run": len(history), "train_seconds": epoch_seconds * len(history),
-        "train_samples_per_s": 1000 / epoch_seconds * cfg.batch_size / 64, "restored_best": False,
-        "history": history, "per_class_acc": per_class, "confusion": confusion,
-        "split_sizes": {"train": 600, "val": 200, "test": 2500}, "env": env,
-    })
+                status="ok", env=ENV, noise=None, **config):
+    """A RunResult (conftest.make_result) with chosen numbers: one epoch per entry of val_accs (None: a
+    diverged epoch's), each taking epoch_seconds; a fitted model (scikit-learn) gets one fit of
+    epoch_seconds. 600 train / 200 val / 2500 test images."""
+    result = make_result(family, impl, status, seed, epoch_seconds=(epoch_seconds,) * len(val_accs),
+                         test_acc=test_acc, env=env, **config)
+    if tb.fitted_model(family, impl):
+        history = (Epoch(1, 0.3, val_accs[0], 0.33, val_accs[0], None, 0.01, fit_seconds=epoch_seconds),)
+    else:
+        history = tuple(Epoch(e, 1.0 / e, acc, 1.1 / e, acc, epoch_seconds, 0.01) for e, acc in enumerate(val_accs, 1))
+    return replace(result, history=history, best_epoch=len(history),
+                   solver_iterations=30 if tb.fitted_model(family, impl) else None,
+                   split_sizes={"train": 600, "val": 200, "test": 2500},
+                   noise=result.noise if noise is None else noise)
 
 
-def small_study(seeds=(0, 1)) -> list[dict]:
+def small_study(seeds=(0, 1)) -> list:
     """Every family and implementation, the MLP sweeps with one diverged point, and an unknown impl."""
     records = []
     for seed in seeds:
@@ -50,8 +48,8 @@ def small_study(seeds=(0, 1)) -> list[dict]:
         for impl in ("manual", "builtin"):
             for lr in studygrid.LR_SWEEP:
                 if lr == 1.0:
-                    records.append(make_record("mlp", impl, seed, lr=lr, status="diverged", diverged_epoch=2,
-                                               test_acc=0.1, val_accs=(0.2, math.nan)))
+                    records.append(make_record("mlp", impl, seed, lr=lr, status="diverged", test_acc=0.1,
+                                               val_accs=(0.2, None)))  # diverged in epoch 2
                 else:
                     records.append(make_record("mlp", impl, seed, lr=lr, test_acc=0.96, val_accs=(0.9, 0.95)))
             for batch in studygrid.BATCH_SWEEP:
