@@ -32,9 +32,9 @@ def test_logistic_loss_stays_finite_when_the_logit_saturates():
 
 def test_logistic_at_a_large_learning_rate_is_not_called_diverged(tiny_root):
     cfg = for_family("logistic", "manual", lr=20.0, epochs=8)  # diverged (NaN) in epoch 1 before the fix
-    result = train.run(cfg, data.load(cfg, tiny_root))
-    assert result["status"] == "ok", result["status"]
-    assert result["test_acc"] > 0.9
+    result = train.run_one(cfg, data.load(cfg, tiny_root))
+    assert result.status == "ok", result.status
+    assert result.test_acc > 0.9
 
 
 class _Broken:
@@ -67,8 +67,8 @@ def test_run_exits_1_when_a_run_failed_and_keeps_the_others(tiny_root, tmp_path,
     status = cli.main(["run", "--family", "softmax", "--impl", f"{broken_impl},handgrad", "--epochs", "1",
                        "--quiet", "--data-root", str(tiny_root), "--out", str(tmp_path)])
     assert status == 1
-    records = results.load_runs(tmp_path)
-    assert sorted(r["status"] for r in records) == ["failed", "ok"]
+    records = results.load_results(tmp_path)
+    assert sorted(r.status for r in records) == ["failed", "ok"]
     assert "1 of 2 run(s) failed" in capsys.readouterr().err
 
 

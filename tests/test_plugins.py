@@ -76,14 +76,15 @@ def test_a_plugin_family_runs_through_run_sweep_study_and_report(site, tiny_env,
 
     out = tmp_path / "out"
     records = mnistbench.run("onehidden", epochs=2, out=out)  # the family's defaults: lr 0.1, batch 32, (16,)
-    assert [(r["impl"], r["status"], r["config"]["lr"], r["config"]["batch_size"], r["config"]["hidden"])
-            for r in records] == [("manual", "ok", 0.1, 32, [16]), ("builtin", "ok", 0.1, 32, [16])]
-    assert all(r["test_acc"] > 0.5 for r in records), [r["test_acc"] for r in records]  # chance is 0.1
+    assert [(r.config.impl, r.status, r.config.lr, r.config.batch_size, r.config.hidden)
+            for r in records] == [("manual", "ok", 0.1, 32, (16,)), ("builtin", "ok", 0.1, 32, (16,))]
+    assert all(r.test_acc > 0.5 for r in records), [r.test_acc for r in records]  # chance is 0.1
     # twins: same start, same batches, so the same accuracy on the family's own split (120 test images)
-    assert records[0]["split_sizes"] == {"train": 360, "val": 120, "test": 120}
-    assert abs(records[0]["test_acc"] - records[1]["test_acc"]) <= 1 / 120
+    assert records[0].split_sizes == {"train": 360, "val": 120, "test": 120}
+    assert abs(records[0].test_acc - records[1].test_acc) <= 1 / 120
 
-    assert cli.main(["sweep", "--family", "onehidden", "--lr", "0.05,0.1", "--hidden", "8", "16", "--epochs", "1",
+    assert cli.main(["sweep", "--family", "onehidden", "--lr", "0.05,0.1", "--hidden", "8", "--hidden", "16",
+                     "--epochs", "1",
                      "--quiet", "--out", str(out)]) == 0
     assert len(list((out / "runs").glob("*.json"))) == 2 + 2 * 2 * 2
 
@@ -183,7 +184,7 @@ def test_register_in_process_runs_without_saving(registered, tiny_env, tmp_path,
     assert cli.main(["list"]) == 0
     assert any("mine" in line and "registered in this process" in line for line in capsys.readouterr().out.splitlines())
     (record,) = mnistbench.run("softmax", "mine", epochs=1, save=False)
-    assert record["status"] == "ok" and record["impl"] == "mine"
+    assert record.status == "ok" and record.config.impl == "mine"
     assert list(tmp_path.iterdir()) == []  # save=False writes nothing
     registry.unregister("softmax", "mine")
     assert not registry.has("softmax", "mine")
@@ -206,7 +207,7 @@ def test_a_model_without_step_fails_its_run_naming_the_implementation(registered
                                             r"step\(\), to\(\), train\(\)"):
         models.build(for_family("softmax", "nostep"), 784, 10)
     (record,) = mnistbench.run("softmax", "nostep", epochs=1, save=False)
-    assert record["status"] == "failed" and record["error"].startswith("ContractError: softmax/nostep")
+    assert record.status == "failed" and record.error.startswith("ContractError: softmax/nostep")
 
 
 # ---------------------------------------------------------------- the example plugin

@@ -53,16 +53,16 @@ def test_divergence_in_a_sweep_is_recorded_and_the_sweep_goes_on(tiny_env, tmp_p
     code = cli.main(["sweep", "--family", "mlp", "--lr", "1000,0.01", "--epochs", "3", "--hidden", "32,16",
                      "--out", str(tmp_path), "--quiet"])
     assert code == 0
-    records = results.load_runs(tmp_path)
-    by_lr = {(r["impl"], r["config"]["lr"]): r for r in records}
+    records = results.load_results(tmp_path)
+    by_lr = {(r.config.impl, r.config.lr): r for r in records}
     assert len(records) == 2 * len(registry.impl_names("mlp"))
     for impl in registry.impl_names("mlp"):
         diverged, ok = by_lr[(impl, 1000.0)], by_lr[(impl, 0.01)]
-        assert diverged["status"] == "diverged" and diverged["diverged_epoch"] == len(diverged["history"])
-        assert diverged["epochs_run"] < 3
-        assert ok["status"] == "ok" and ok["epochs_run"] >= 1
+        assert diverged.status == "diverged" and diverged.diverged_epoch == len(diverged.history)
+        assert diverged.epochs_run < 3
+        assert ok.status == "ok" and ok.epochs_run >= 1
     # the next --resume treats diverged points as finished
-    assert results.ok_config_keys(tmp_path) == {r["config_key"] for r in records}
+    assert results.finished_keys(tmp_path) == {r.config_key for r in records}
 
 
 SWEEP = ["sweep", "--family", "logistic", "--impl", "manual,handgrad", "--epochs", "2", "--quiet"]
@@ -75,25 +75,25 @@ def test_resume_runs_nothing_new(tiny_env, tmp_path, capsys):
     capsys.readouterr()
     assert cli.main([*SWEEP, "--seed", "0,1", "--out", str(tmp_path), "--resume"]) == 0
     assert run_files(tmp_path) == first
-    assert capsys.readouterr().out.count("already done, skipped (--resume)") == 4
+    assert capsys.readouterr().out.count(": skipped, already done (--resume)") == 4
 
 
 def test_interrupted_sweep_completes_with_resume(tiny_env, tmp_path):
     configs = harness.expand(["logistic"], ["manual", "handgrad"], seed=[0, 1, 2], epochs=2)
 
-    def stop_after_two(index, total, cfg, record):
-        if index == 2:
-            raise KeyboardInterrupt  # as Ctrl-C between runs
-
+    events = harness.execute(configs, tmp_path)
     with pytest.raises(KeyboardInterrupt):
-        harness.execute(configs, tmp_path, on_run_end=stop_after_two)
+        for event in events:
+            if event.kind == "done" and event.index == 2:
+                events.throw(KeyboardInterrupt)  # as Ctrl-C between runs
     finished = {p.name: p.read_text() for p in run_files(tmp_path)}
     assert len(finished) == 2 and all(json.loads(text)["status"] == "ok" for text in finished.values())
 
     assert cli.main([*SWEEP, "--seed", "0,1,2", "--out", str(tmp_path), "--resume"]) == 0
-    records = results.load_runs(tmp_path)
+    records = results.load_results(tmp_path)
     assert len(records) == len(configs)  # only the missing points ran
-    assert {r["config_key"] for r in records} == {results.config_key(c) for c in configs}
+    assert {r.config_key for r in records} == {results.config_key(c) for c in configs}
+    assert not list((tmp_path / "runs" / ".claims").glob("*.json"))  # the interrupted grid released its claims
     assert all(p.read_text() == finished[p.name] for p in run_files(tmp_path) if p.name in finished)
     assert not list((tmp_path / "runs").glob(".*.tmp"))  # no temp file left behind
 
