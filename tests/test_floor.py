@@ -113,13 +113,13 @@ def test_cuda_backends_run_and_tf32_is_not_exact():
 
 
 def test_study_floor_sums_the_floors_of_runs_with_one(monkeypatch):
-    from mnistbench.config import for_family as cfg_of
-
     monkeypatch.setattr(floor, "backend_gflops", lambda *args, **kwargs: 100.0)  # no timing in a unit test
-    mlp = cfg_of("mlp", "manual", hidden=(32,)).to_dict()
-    records = [{"config": mlp, "samples_trained": 1000, "train_seconds": 2.0},
-               {"config": mlp, "samples_trained": 3000, "train_seconds": 4.0},
-               {"config": cfg_of("softmax", "handgrad").to_dict(), "samples_trained": 10, "train_seconds": 1.0}]
+    from conftest import make_result
+
+    # 1000 training images a run: 2 epochs and 2 epochs, 4000 samples in 6 s, and a family without a floor
+    records = [make_result("mlp", "manual", hidden=(32,), epoch_seconds=(1.0, 1.0)),
+               make_result("mlp", "manual", hidden=(32,), epoch_seconds=(2.0, 2.0)),
+               make_result("softmax", "handgrad", epoch_seconds=(1.0,))]
     seen = floor.study_floor(records)
     per_sample = floor.stack_flops_per_sample([784, 32, 10])
     assert seen["runs"] == 2 and seen["runs_without"] == 1 and seen["train_s"] == 6.0

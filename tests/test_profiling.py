@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from mnistbench import cli, data
+from mnistbench import cli, data, results
 from mnistbench.config import for_family
 from mnistbench.perf import profiling
 
@@ -108,10 +108,10 @@ def test_run_profile_names_the_profile_after_the_run(tiny_env, tmp_path, capsys)
     code = cli.main(["run", "--family", "logistic", "--impl", "handgrad,sklearn", "--epochs", "1", "--quiet",
                      "--profile", "--out", str(tmp_path)])
     assert code == 0
-    records = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
-    assert sorted(r["impl"] for r in records) == ["handgrad", "sklearn"]
-    handgrad = next(r for r in records if r["impl"] == "handgrad")
-    assert [p.name for p in (tmp_path / "profiles").iterdir()] == [handgrad["run_id"]]
-    assert (tmp_path / "profiles" / handgrad["run_id"] / "top_ops.md").is_file()
-    assert handgrad["status"] == "ok" and handgrad["train_seconds"] > 0
+    trained = results.load(tmp_path).results
+    assert sorted(r.config.impl for r in trained) == ["handgrad", "sklearn"]
+    handgrad = next(r for r in trained if r.config.impl == "handgrad")
+    assert [p.name for p in (tmp_path / "profiles").iterdir()] == [handgrad.run_id]
+    assert (tmp_path / "profiles" / handgrad.run_id / "top_ops.md").is_file()
+    assert handgrad.status == "ok" and handgrad.train_seconds > 0
     assert "profile: skipped (scikit-learn)" in capsys.readouterr().out

@@ -21,8 +21,9 @@ def add_perf(sub) -> None:
     throughput = sub.add_parser("throughput", help="training samples/s against batch size, every implementation")
     options.add(throughput, "family", "impl", "batch_size", "samples", "device", "dtype", "repeats", "hidden",
                 "seed", "threads", "data_root", "out",
-                batch_size={"help": "comma list of batch sizes (default 16,32,...,4096)"},
-                device={"default": None, "help": "comma list of devices (default: cpu, and cuda when available)"},
+                batch_size={**options.SWEEP_LISTS["batch_size"], "help": "comma list of batch sizes (default 16,32,...,4096)"},
+                device={**options.SWEEP_LISTS["device"], "default": None,
+                        "help": "comma list of devices (default: cpu, and cuda when available)"},
                 repeats={"default": 3})
     throughput.set_defaults(handler=cmd_throughput)
     profile = sub.add_parser("profile", help="torch.profiler traces (TensorBoard) and top operators of a few steps")

@@ -14,8 +14,10 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule, tensorboard_trace_handler
 
-from .. import data, models, registry, results, train
+from .. import data, models, registry, train
 from ..config import ConfigError, RunConfig
+from ..files import atomic_write_text
+from ..result import new_run_id
 
 TOP_OPS = 15
 
@@ -89,7 +91,7 @@ def profile_steps(cfg: RunConfig, splits, folder: Path, steps: ProfileSteps = Pr
     table = top_ops_table(prof.key_averages(), device.type, TOP_OPS)
     header = (f"# Top operators: {cfg.family}/{cfg.impl}, batch {cfg.batch_size}, {device}, "
               f"{steps.active} profiled steps (after {steps.wait} skipped and {steps.warmup} warm-up)\n\n")
-    results.atomic_write_text(folder / "top_ops.md", header + table + "\n")
+    atomic_write_text(folder / "top_ops.md", header + table + "\n")
     traces = sorted(p.name for p in folder.iterdir() if ".pt.trace.json" in p.name)
     return {"folder": folder, "trace_files": traces, "top_ops": table, "steps": steps}
 
@@ -154,7 +156,7 @@ def profile_configs(configs, out: Path, data_root=None, steps: ProfileSteps = Pr
         splits = data.load(cfg, device=device, arrays=arrays[cfg.dataset])
         if cfg.threads is not None:
             torch.set_num_threads(cfg.threads)
-        done = profile_steps(cfg, splits, profile_dir(out, results.new_run_id(cfg)), steps, with_stack)
+        done = profile_steps(cfg, splits, profile_dir(out, new_run_id(cfg)), steps, with_stack)
         done["cfg"] = cfg
         profiled.append(done)
         if on_profile is not None:
