@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import math
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -219,3 +221,23 @@ def test_malformed_throughput_csv_is_a_warning(tmp_path):
 def test_study_tags_do_not_split_points():
     cfg = RunConfig("mlp", "manual", tags={"parts": ["lr_sweep"]})
     assert cfg == RunConfig("mlp", "manual", tags={"parts": ["batch_sweep"]})
+
+
+REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference"
+
+
+@pytest.mark.skipif(not (REFERENCE / "runs").is_dir(), reason="results/reference is not in this checkout")
+def test_report_reproduces_the_committed_reference_tables(tmp_path):
+    """Golden: `report` on a copy of results/reference writes every committed table and report.md again,
+    byte for byte (regenerate the reference with `mnistbench report results/reference` when a change to
+    the report is meant)."""
+    import mnistbench
+
+    copy = tmp_path / "reference"
+    shutil.copytree(REFERENCE, copy)
+    written = mnistbench.report(copy)
+    committed = sorted(p.name for p in REFERENCE.glob("*.csv")) + ["report.md"]
+    assert {Path(p).name for p in written["tables"]} <= set(committed)  # no table the reference lacks
+    assert Path(written["report"]) == copy / "report.md"
+    differing = [name for name in committed if (copy / name).read_bytes() != (REFERENCE / name).read_bytes()]
+    assert not differing, f"report no longer reproduces results/reference: {differing}"

@@ -247,4 +247,6 @@ def not_ok_table(frame) -> pd.DataFrame:
     bad = frame[frame.status != "ok"]
     columns = [c for c in ("run_id", "family", "impl", "lr", "batch_size", "seed", "status",
                            "diverged_epoch", "error") if c in bad]
+    if "error" in columns and bad["error"].isna().all():  # every row has the key now: show it when one failed
+        columns.remove("error")
     return bad[columns].reset_index(drop=True)
