@@ -2,6 +2,8 @@
 and agrees with its twin within bf16's rounding, and results that never mix the two precisions."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 import torch
@@ -54,12 +56,14 @@ def test_cli_run_refuses_sklearn_bf16(tiny_env, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("family, impl", BUILT_IN_ITERATIVE, ids=[f"{f}-{i}" for f, i in BUILT_IN_ITERATIVE])
-def test_bf16_training_learns(tiny_root, family, impl):
+def test_bf16_training_learns(tiny_root, family, impl, monkeypatch):
     cfg = validate(for_family(family, impl, dtype="bfloat16", epochs=6, lr=0.1, **hidden_of(family)))
     splits = data.load(cfg, tiny_root)
-    fitted = train.run(cfg, splits)
-    assert fitted["status"] == "ok" and fitted["test_acc"] > 0.8
-    model = fitted["model"]
+    built = []  # a RunResult holds no model: keep the one run_one trains (built last, after the warm-up's)
+    monkeypatch.setattr(train.models, "build", lambda *a, real=models.build, **k: built.append(real(*a, **k)) or built[-1])
+    result = train.run_one(cfg, splits)
+    assert result.status == "ok" and result.test_acc > 0.8
+    model = built[-1]
     assert all(p.dtype == torch.float32 for p in model.state_dict().values())  # float32 masters
 
 
@@ -109,10 +113,13 @@ def test_bf16_and_float32_runs_never_share_a_key_a_file_or_a_row(tmp_path):
     assert set(labelled.impl) == {"manual", "manual (bfloat16)"}  # plots draw them apart
 
 
-def test_old_results_without_a_dtype_count_as_float32():
-    record = make_record("softmax", "manual", 0)
-    del record["config"]["dtype"]
-    assert list(tb.prepare(results.to_frame([record])).dtype) == ["float32"]
+def test_old_results_without_a_dtype_count_as_float32(tmp_path):
+    raw = make_record("softmax", "manual", 0).to_json()
+    del raw["config"]["dtype"]  # a file from before --dtype
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "old.json").write_text(json.dumps(raw))
+    assert results.read_result(tmp_path / "runs" / "old.json").config.dtype == "float32"
+    assert list(tb.prepare(results.to_frame(tmp_path)).dtype) == ["float32"]
 
 
 def test_report_shows_accuracy_against_speed_only_with_both_dtypes(tmp_path):

@@ -75,7 +75,7 @@ def label_dtype(frame) -> pd.DataFrame:
     must be its own line or bar, never averaged into the float32 one."""
     if frame.empty or "dtype" not in frame:
         return frame
-    dtype = frame.dtype.astype(str)
+    dtype = frame.dtype.fillna("float32").astype(str)  # no dtype recorded (older files, CSVs): float32
     other = dtype != "float32"
     return frame.assign(impl=frame.impl.where(~other, frame.impl + " (" + dtype + ")"))
 
