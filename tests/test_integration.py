@@ -26,9 +26,9 @@ def test_family_learns_and_twins_agree(arrays, family):
     accuracy = {}
     for impl in impls:
         cfg = for_family(family, impl, epochs=epochs)
-        result = train.run(cfg, data.load(cfg, arrays=arrays))
-        assert result["status"] == "ok"
-        accuracy[impl] = result["test_acc"]
+        result = train.run_one(cfg, data.load(cfg, arrays=arrays))
+        assert result.status == "ok"
+        accuracy[impl] = result.test_acc
     assert min(accuracy.values()) >= floor, accuracy
     for impl in ("manual", "handgrad"):
         if impl in accuracy:

@@ -1,21 +1,24 @@
-"""Reliability: bad input, signals, concurrent writers and divergence, through the real CLI in a subprocess."""
+"""Reliability: bad input, signals, concurrent writers and divergence, through the real CLI: in this
+process (cli.main), and in subprocesses where the real process is the point (signals, two writers)."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
+import io
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from conftest import write_dataset, write_idx
 
-from mnistbench import results
+from mnistbench import claims, cli, results
 
 SWEEP = ["sweep", "--family", "mlp", "--impl", "manual", "--hidden", "16", "--epochs", "4", "--quiet",
          "--seed", ",".join(str(s) for s in range(16))]
@@ -25,9 +28,12 @@ def command(*args):
     return [sys.executable, "-m", "mnistbench", *args]
 
 
-def run_cli(*args, timeout=300):
-    env = {**os.environ, "MPLBACKEND": "Agg"}
-    return subprocess.run(command(*args), capture_output=True, text=True, env=env, timeout=timeout)
+def run_cli(*args):
+    """The command line in this process: its exit status and what it printed, as a finished process."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = cli.main([str(a) for a in args])
+    return SimpleNamespace(returncode=code, stdout=stdout.getvalue(), stderr=stderr.getvalue())
 
 
 def snapshot(folder: Path) -> dict:
@@ -138,9 +144,9 @@ def test_missing_data_folder_and_unwritable_out(tmp_path, tiny_root):
     assert len(proc.stderr.strip().splitlines()) == 1 and blocker.read_text() == "not a folder"
 
 
-def finished(out: Path) -> list[dict]:
-    """Every result file under out/runs, parsed (a file that does not parse fails the test)."""
-    return [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+def finished(out: Path) -> list:
+    """Every result file under out/runs, read and checked (a file that does not parse fails the test)."""
+    return [results.read_result(p) for p in sorted((out / "runs").glob("*.json"))]
 
 
 def wait_for_runs(out: Path, count: int, proc, limit=120.0):
@@ -164,7 +170,7 @@ def uninterrupted(tmp_path_factory, tiny_root):
 
 def outcome(records) -> dict:
     """What must be the same after an interrupted-and-resumed sweep as after a whole one."""
-    return {r["config_key"]: (r["status"], r["test_acc"], r["epochs_run"]) for r in records}
+    return {r.config_key: (r.status, r.test_acc, r.epochs_run) for r in records}
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
@@ -180,26 +186,41 @@ def test_signal_mid_sweep_then_resume(tmp_path, tiny_root, uninterrupted, sig):
     code = proc.wait(timeout=60)
     assert code != 0
     partial = finished(out)  # every file on disk parses
+    left = list((out / "runs" / ".claims").glob("*.json"))
+    if sig == signal.SIGKILL:  # no finally ran: its claims stay, stale (their process is gone), for others to take
+        assert left and all(claims.holder(path) is None for path in left)
+    else:
+        assert left == []  # Ctrl-C and SIGTERM release every claim on the way out
     assert 1 <= len(partial) < len(uninterrupted)
-    assert all(r["status"] == "ok" for r in partial)
+    assert all(r.status == "ok" for r in partial)
     resumed = run_cli(*SWEEP, "--resume", "--data-root", str(tiny_root), "--out", str(out))
     assert resumed.returncode == 0, resumed.stderr
-    assert resumed.stdout.count("already done, skipped") == len(partial)
+    assert resumed.stdout.count(": skipped, already done (--resume)") == len(partial)
+    assert all(claims.holder(path) is None for path in (out / "runs" / ".claims").glob("*.json"))  # none held
     complete = finished(out)
     assert len(complete) == len(uninterrupted)  # nothing run twice
     assert outcome(complete) == outcome(uninterrupted)  # same configs, same results, bit for bit
 
 
 def test_two_processes_writing_one_folder(tmp_path, tiny_root):
+    """Two processes on one grid into one folder: each configuration is claimed before it trains, so one
+    held by the other process is skipped (and named) rather than trained twice at once; no file is lost
+    or overwritten, and the folder reads as one result per configuration."""
     out = tmp_path / "shared-out"
     argv = ["sweep", "--family", "softmax", "--impl", "manual,builtin", "--epochs", "2", "--quiet",
             "--data-root", str(tiny_root), "--out", str(out)]
-    procs = [subprocess.Popen(command(*argv, "--seed", seeds), stdout=subprocess.DEVNULL,
+    procs = [subprocess.Popen(command(*argv, "--seed", seeds), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for seeds in ("0,1,2", "0,1,2")]
-    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outputs]
     records = finished(out)
-    assert len(records) == 12 and len({r["run_id"] for r in records}) == 12  # no file lost or overwritten
-    assert len(results.to_frame(out)) == 12
+    skipped = sum(stdout.count(": skipped, being trained by process ") for stdout, _ in outputs)
+    assert len(records) + skipped == 12  # every point of each grid either trained or skipped, by name
+    assert len({r.run_id for r in records}) == len(records)  # no file lost or overwritten
+    assert all(p.stem == r.run_id for p, r in zip(sorted((out / "runs").glob("*.json")), records))
+    assert len({r.config_key for r in records}) == 6  # every point trained, by one process or the other
+    assert len(results.to_frame(out)) == 6  # a point trained by both counts once
+    assert not list((out / "runs" / ".claims").glob("*.json"))  # both released their claims
 
 
 def test_divergence_is_recorded_and_the_sweep_goes_on(tmp_path, tiny_root):
@@ -208,10 +229,10 @@ def test_divergence_is_recorded_and_the_sweep_goes_on(tmp_path, tiny_root):
     assert proc.returncode == 0, proc.stderr
     by_lr = {}
     for record in finished(tmp_path):
-        by_lr.setdefault(record["config"]["lr"], []).append(record)
-    assert {r["status"] for r in by_lr[1e6]} == {"diverged"}
-    assert all(r["diverged_epoch"] == r["epochs_run"] for r in by_lr[1e6])
-    assert {r["status"] for r in by_lr[0.05]} == {"ok"}
+        by_lr.setdefault(record.config.lr, []).append(record)
+    assert {r.status for r in by_lr[1e6]} == {"diverged"}
+    assert all(r.diverged_epoch == r.epochs_run for r in by_lr[1e6])
+    assert {r.status for r in by_lr[0.05]} == {"ok"}
     assert "diverged at epoch" in proc.stdout
 
 
@@ -224,8 +245,8 @@ def test_same_config_same_metrics_bit_for_bit(tmp_path, tiny_root):
     def metrics(name):
         rows = {}
         for r in finished(tmp_path / name):
-            history = [{k: v for k, v in h.items() if "seconds" not in k and "per_s" not in k} for h in r["history"]]
-            rows[r["config_key"]] = (r["test_acc"], r["test_loss"], r["confusion"], history)
+            history = [{k: v for k, v in vars(h).items() if "seconds" not in k} for h in r.history]
+            rows[r.config_key] = (r.test_acc, r.test_loss, r.confusion, history)
         return rows
 
     assert metrics("a") == metrics("b")
