@@ -1,15 +1,16 @@
 """`mnistbench compare` on synthetic result folders and pytest-benchmark JSON with known differences:
-pairing, verdicts, what differs, --by, and the exit codes 0 (no difference), 1 (slower), 2 (user mistake)."""
+pairing, verdicts, what differs, --by, and the exit codes 0 (nothing slower), 1 (slower), 2 (user mistake)."""
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
+from conftest import make_result
 
-from mnistbench import cli, results
-from mnistbench.config import for_family
+from mnistbench import cli, results, stats
 from mnistbench.reporting import compare
 
 TEST_IMAGES = 10000
@@ -21,16 +22,22 @@ def epochs(center, n=6, spread=0.01, seed=0):
     return [center * 3] + np.exp(rng.normal(math.log(center), spread, n)).tolist()
 
 
-def write_run(folder, seconds, family="mlp", impl="manual", acc=0.97, seed=0, env=None, flags=None, **config):
-    cfg = for_family(family, impl, epochs=len(seconds), seed=seed, **config)
-    fitted = {"status": "ok", "test_acc": acc, "best_val_acc": acc, "epochs_run": len(seconds),
-              "history": [{"epoch": i + 1, "train_seconds": s} for i, s in enumerate(seconds)],
-              "train_seconds": sum(seconds), "split_sizes": {"train": 48000, "val": 12000, "test": TEST_IMAGES}}
-    record = results.make_result(cfg, fitted, "cpu")
-    record["env"].update(env or {})
-    record.update(flags or {})
-    results.save(record, folder)
-    return record
+def write_run(folder, seconds, family="mlp", impl="manual", acc=0.97, seed=0, env=None, steal=None, **config):
+    """A run with these epoch seconds saved into folder (run_result)."""
+    result = run_result(seconds, family, impl, acc, seed, env, steal, **config)
+    results.save(result, folder)
+    return result
+
+
+def run_result(seconds, family="mlp", impl="manual", acc=0.97, seed=0, env=None, steal=None, **config):
+    """A run with these epoch seconds (conftest.make_result) on 10,000 test images; `steal`: the CPU steal
+    fraction it ran under (above 2 % flags its timing unstable)."""
+    result = make_result(family, impl, "ok", seed, epoch_seconds=seconds, test_acc=acc, epochs=len(seconds), **config)
+    noise = result.noise if steal is None else {**result.noise, "cpu_steal_fraction": steal}
+    on_cpu = {"device": "cpu", "device_name": result.env["cpu_model"]}  # as env.environment records a CPU run
+    result = replace(result.with_env(**{**on_cpu, **(env or {})}), noise=noise,
+                     split_sizes={"train": 48000, "val": 12000, "test": TEST_IMAGES})
+    return result
 
 
 def folder_pair(tmp_path, new_center, new_env=None, seeds=(0,)):
@@ -45,22 +52,34 @@ def run_cli(*argv):
     return cli.main(["compare", *map(str, argv)])
 
 
-def test_same_timings_are_no_detectable_difference_and_exit_0(tmp_path, capsys):
+def test_same_timings_one_run_a_side_are_inconclusive_and_exit_0(tmp_path, capsys):
     base, new = folder_pair(tmp_path, 1.0)
     assert run_cli(base, new, "--out", tmp_path / "out") == 0
     out = capsys.readouterr().out
-    assert "no detectable difference" in out and "mlp/manual" in out
+    assert f"inconclusive ({stats.ONE_RUN_NOTE})" in out and "mlp/manual" in out
     frame = compare.compare(base, new)
     assert len(frame) == 1
     row = frame.iloc[0]
+    assert row["verdict"] == "inconclusive" and row["note"] == stats.ONE_RUN_NOTE
+    assert row["method"] == row["timing_from"] == stats.UNPAIRED_EPOCHS
     assert row["ratio_ci_low"] < 1 < row["ratio_ci_high"]
     assert row["n_base"] == 6 and row["n_new"] == 6  # the slow first epoch is left out
     assert row["differs"] == "same environment"  # both sides recorded the same machine
     assert (tmp_path / "out" / "compare.md").is_file() and (tmp_path / "out" / "compare.csv").is_file()
 
 
+def test_same_timings_over_three_runs_a_side_are_equivalent(tmp_path, capsys):
+    base, new = folder_pair(tmp_path, 1.0, seeds=(0, 1, 2))
+    assert run_cli(base, new, "--out", tmp_path / "out") == 0
+    assert "  equivalent  " in capsys.readouterr().out  # the table's verdict cell
+    row = compare.compare(base, new).iloc[0]
+    assert row["verdict"] == row["verdict_text"] == "equivalent" and row["note"] == ""
+    assert row["method"] == stats.UNPAIRED_RUNS and row["n_base"] == row["n_new"] == 3
+    assert 1 / 1.05 < row["ratio_ci90_low"] < 1 < row["ratio_ci90_high"] < 1.05  # TOST: inside the band
+
+
 def test_a_slower_new_side_is_slower_with_its_interval_and_exit_1(tmp_path, capsys):
-    base, new = folder_pair(tmp_path, 1.3, new_env={"threads": 1})
+    base, new = folder_pair(tmp_path, 1.3, new_env={"threads": 1}, seeds=(0, 1, 2))
     assert run_cli(base, new, "--out", tmp_path / "out") == 1
     captured = capsys.readouterr()
     assert "slower" in captured.out and "threads" in captured.out and "slower beyond 5 %" in captured.err
@@ -71,9 +90,9 @@ def test_a_slower_new_side_is_slower_with_its_interval_and_exit_1(tmp_path, caps
 
 
 def test_a_difference_within_the_threshold_does_not_gate(tmp_path):
-    base, new = folder_pair(tmp_path, 1.03)  # significant with 6 + 6 epochs at 1 % spread, but below 5 %
+    base, new = folder_pair(tmp_path, 1.03, seeds=(0, 1, 2))  # significant over 3 + 3 runs, but below 5 %
     row = compare.compare(base, new).iloc[0]
-    assert row["p_value"] < 0.05 and row["verdict"] == "no detectable difference"
+    assert row["p_value"] < 0.05 and row["verdict"] == "equivalent"  # its 90 % interval inside 1 ± 5 %
     assert compare.compare(base, new, threshold=0.01).iloc[0]["verdict"] == "slower"
     assert run_cli(base, new, "--threshold", "1%", "--out", tmp_path / "out") == 1
 
@@ -84,7 +103,7 @@ def test_seeds_pool_and_pairs_follow_the_configuration(tmp_path):
     write_run(new, epochs(0.5), lr=0.1, batch_size=128)  # in new only: no pair
     frame = compare.compare(base, new)
     assert len(frame) == 1 and frame.iloc[0]["n_base"] == 3  # three seeds: the runs are the samples
-    assert frame.iloc[0]["timing_from"].startswith("runs")
+    assert frame.iloc[0]["timing_from"] == stats.UNPAIRED_RUNS
     assert "lr=0.01 batch=64" in frame.iloc[0]["configuration"]
 
 
@@ -96,14 +115,17 @@ def test_runs_are_the_samples_so_drift_between_runs_is_not_mistaken_for_a_change
         write_run(base, epochs(b, spread=0.005, seed=seed), seed=seed)
         write_run(new, epochs(n, spread=0.005, seed=50 + seed), seed=seed)
     row = compare.compare(base, new).iloc[0]
-    assert row["n_base"] == row["n_new"] == 3 and row["timing_from"].startswith("runs")
-    assert 1.05 < row["ratio"] < 1.12 and row["ratio_ci_low"] < 1 and row["verdict"] == "no detectable difference"
-    pooled = compare.stats.compare_times(*[sum((epochs(c, spread=0.005, seed=s)[1:] for s, c in enumerate(side)), [])
-                                           for side in ((1.0, 1.1, 1.2), (1.2, 1.1, 1.3))])
+    assert row["n_base"] == row["n_new"] == 3 and row["timing_from"] == stats.UNPAIRED_RUNS
+    assert 1.05 < row["ratio"] < 1.12 and row["ratio_ci_low"] < 1 and row["verdict"] == "inconclusive"
+    assert row["ratio_ci90_high"] > 1.05 and row["note"] == ""  # the data, not a rule, leave it undecided
+    pooled = stats.compare_times(*[[t for s, c in enumerate(side) for t in epochs(c, spread=0.005, seed=s)[1:]]
+                                   for side in ((1.0, 1.1, 1.2), (1.2, 1.1, 1.3))])
     assert pooled.verdict == "slower"  # what pooling the 18 + 18 epochs as independent draws would claim
     write_run(tmp_path / "one", epochs(1.0, seed=9))  # one run on a side: its epochs, and the row says so
     single = compare.compare(tmp_path / "one", new).iloc[0]
-    assert single["n_base"] == 6 and "one run on a side" in single["timing_from"]
+    assert single["n_base"] == 6 and single["n_new"] == 18 and single["timing_from"] == stats.UNPAIRED_EPOCHS
+    assert single["p_value"] < 0.05 and single["ratio_ci_low"] > 1.05  # the epochs alone would say slower
+    assert single["verdict"] == "inconclusive" and single["note"] == stats.ONE_RUN_NOTE
 
 
 def test_accuracy_difference_against_its_band(tmp_path):
@@ -131,10 +153,12 @@ def test_a_run_flagged_unstable_is_marked(tmp_path, capsys):
     base, new = folder_pair(tmp_path, 1.0)
     assert run_cli(base, new, "--out", tmp_path / "out") == 0
     assert "timing unstable" not in capsys.readouterr().out
-    write_run(new, epochs(2.0), impl="builtin", flags={"timing_unstable": True})
-    write_run(base, epochs(1.0), impl="builtin")
+    for seed in (0, 1):  # two runs a side, so that the verdict can be slower
+        write_run(new, epochs(2.0, seed=seed), impl="builtin", seed=seed, steal=0.05 if seed == 0 else None)
+        write_run(base, epochs(1.0, seed=10 + seed), impl="builtin", seed=seed)
     frame = compare.compare(base, new).set_index("impl")
     assert frame.loc["builtin", "timing_unstable"] and not frame.loc["manual", "timing_unstable"]
+    assert frame.loc["builtin", "verdict"] == "slower"
     assert run_cli(base, new, "--out", tmp_path / "out") == 1
     assert "timing unstable" in capsys.readouterr().out
 
@@ -143,12 +167,14 @@ def test_by_compares_the_groups_of_one_folder(tmp_path, capsys):
     folder = tmp_path / "runs"
     for torch_version, center in (("2.13.0", 1.0), ("2.9.0", 1.0), ("2.15.0", 1.4)):
         for seed in (0, 1):
-            write_run(folder, epochs(center, seed=seed + len(torch_version)), seed=seed, env={"torch": torch_version})
+            # each torch in its own environment (a tox env: its own prefix), else the runs are one run's copies
+            write_run(folder, epochs(center, seed=seed + len(torch_version)), seed=seed,
+                      env={"torch": torch_version, "prefix": f"/tox/{torch_version}"})
     for key in ("torch", "env_torch"):
         frame = compare.compare(folder, by=key)
         assert list(frame["base"]) == ["torch 2.9.0", "torch 2.9.0"]  # the oldest version is the base
         assert list(frame["new"]) == ["torch 2.13.0", "torch 2.15.0"]
-        assert list(frame["verdict"]) == ["no detectable difference", "slower"]
+        assert list(frame["verdict"]) == ["equivalent", "slower"]
     assert run_cli(folder, "--by", "torch", "--out", tmp_path / "out") == 1
     assert "torch 2.15.0" in capsys.readouterr().out
 
@@ -163,10 +189,46 @@ def test_by_a_config_key_takes_it_out_of_the_pairing(tmp_path):
 
 def test_threads_pair_across_folders_and_group_by_the_count_used(tmp_path):
     folder = tmp_path / "runs"
-    write_run(folder, epochs(1.0), env={"threads": 2})
-    write_run(folder, epochs(1.5, seed=1), threads=1, env={"threads": 1})
+    for seed in (0, 1):  # two runs a group: one a side would be inconclusive
+        write_run(folder, epochs(1.0, seed=seed), seed=seed, env={"threads": 2})
+        write_run(folder, epochs(1.5, seed=10 + seed), seed=seed, threads=1, env={"threads": 1})
     row = compare.compare(folder, by="threads").iloc[0]
     assert (row["base"], row["new"], row["verdict"]) == ("threads 1", "threads 2", "faster")
+
+
+def golden_sides():
+    """Fixed in-memory runs: softmax/manual alike over 3 seeds (equivalent), softmax/builtin 30 % slower over
+    3 seeds with one run under CPU steal (slower, timing unstable), logistic/manual one run a side, 20 %
+    slower and more accurate (inconclusive, higher); new ran under torch 2.16.0."""
+    base, new = [], []
+    for seed in (0, 1, 2):
+        base.append(run_result(epochs(0.2, seed=seed), "softmax", "manual", acc=0.92, seed=seed))
+        new.append(run_result(epochs(0.2, seed=10 + seed), "softmax", "manual", acc=0.92, seed=seed,
+                              env={"torch": "2.16.0"}))
+        base.append(run_result(epochs(0.1, seed=20 + seed), "softmax", "builtin", acc=0.92, seed=seed))
+        new.append(run_result(epochs(0.13, seed=30 + seed), "softmax", "builtin", acc=0.92, seed=seed,
+                              env={"torch": "2.16.0"}, steal=0.05 if seed == 0 else None))
+    base.append(run_result(epochs(0.05, seed=40), "logistic", "manual", acc=0.990))
+    new.append(run_result(epochs(0.06, seed=41), "logistic", "manual", acc=0.996, env={"torch": "2.16.0"}))
+    return base, new
+
+
+GOLDEN_TABLE = (
+    'configuration                              base     new      new/base (95 % CI)  verdict                                                              test acc  Δ acc (95 % band)  accuracy      what differs           timing unstable\n'
+    '-----------------------------------------  -------  -------  ------------------  -------------------------------------------------------------------  --------  -----------------  ------------  ---------------------  ---------------\n'
+    'softmax/manual lr=0.01 batch=64 epochs=7   201 ms   200 ms   1.00× ± 0.01        equivalent                                                           0.9200    +0.0000 ± 0.0075   within noise  torch 2.15.0 → 2.16.0  False\n'
+    'softmax/builtin lr=0.01 batch=64 epochs=7  99.8 ms  130 ms   1.30× ± 0.02        slower                                                               0.9200    +0.0000 ± 0.0075   within noise  torch 2.15.0 → 2.16.0  True\n'
+    'logistic/manual lr=0.01 batch=64 epochs=7  49.5 ms  60.1 ms  1.21× ± 0.01        inconclusive (one run a side: drift between the runs is unmeasured)  0.9960    +0.0060 ± 0.0023   higher        torch 2.15.0 → 2.16.0  False'
+)
+
+
+def test_golden_text_table():
+    """The text table `mnistbench compare` prints, on a fixed input: columns, formats, verdict texts."""
+    from mnistbench.reporting import render
+
+    frame = compare.compare(*golden_sides())
+    assert list(frame["verdict"]) == ["equivalent", "slower", "inconclusive"]
+    assert render.to_text(frame, compare.columns(frame)) == GOLDEN_TABLE
 
 
 # ---------------------------------------------------------------- pytest-benchmark JSON
@@ -189,7 +251,7 @@ def test_benchmark_json_with_and_without_raw_rounds(tmp_path, raw):
     same = bench_file(tmp_path / "same.json", epochs(2.0, n=5, seed=1)[1:], raw=raw, torch_version="2.16.0")
     slow = bench_file(tmp_path / "slow.json", epochs(2.6, n=5, seed=2)[1:], raw=raw)
     row = compare.compare(base, same).iloc[0]
-    assert row["verdict"] == "no detectable difference" and row["differs"] == "torch 2.15.0 → 2.16.0"
+    assert row["verdict"] == "equivalent" and row["differs"] == "torch 2.15.0 → 2.16.0"
     assert row["timing_from"] == ("benchmark rounds" if raw else "benchmark mean ± sd")
     assert row["accuracy"] == "within noise"
     assert run_cli(base, same, "--out", tmp_path / "out") == 0

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as sps
 from test_report import make_record
 
-from mnistbench import cli, results, resultfile
+from mnistbench import cli, resultfile, results
 from mnistbench.reporting import columns as cols
 from mnistbench.reporting import notebook_table, render
 from mnistbench.reporting import tables as tb
