@@ -220,17 +220,19 @@ def fit_once(model, splits) -> tuple[Fitted, int, bool]:
 
 def warm_up(cfg, splits, device, steps: int = 3):
     """Pay one-time costs (allocator, kernels, CUDA context) on a throwaway model before timing; returns
-    the seconds per step of the last of them (interleave.py calibrates its blocks from it)."""
+    the fastest of its steps after the first, in seconds (interleave.py calibrates its blocks from it)."""
     model = models.build(cfg, splits.n_features, splits.n_classes, device)
     if not registry.implementation(cfg.family, cfg.impl).iterative:
         return None
     xb, yb = splits.train.x[: cfg.batch_size], splits.train.y[: cfg.batch_size]
+    seconds = []
     for _ in range(steps):
         sync(device)
         started = time.perf_counter()
         model.step(xb, yb)
         sync(device)
-    return time.perf_counter() - started
+        seconds.append(time.perf_counter() - started)
+    return min(seconds[1:] or seconds)
 
 
 def finish(cfg: RunConfig, model, splits, fitted: Fitted, noise: dict, solver=(None, None), **extra) -> RunResult:
