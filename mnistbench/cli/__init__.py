@@ -15,6 +15,7 @@ from ..results import ResultError
 from .commands import add_run
 from .options import OneLineParser
 from .perf import add_perf
+from .verify import add_verify
 
 USER_ERRORS = (ConfigError, DataError, ResultError)
 
@@ -25,6 +26,7 @@ def build_parser() -> OneLineParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     add_run(sub)
     add_perf(sub)
+    add_verify(sub)
     return parser
 
 

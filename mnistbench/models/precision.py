@@ -56,8 +56,24 @@ class Precision:
 FLOAT32 = Precision()  # the default of every model: plain float32 ops
 
 
+@dataclass(frozen=True)
+class _Float64(Precision):
+    """float64 (mnistbench verify): the plain ops of float32, on weights and data made in float64."""
+
+    dtype: torch.dtype = torch.float64
+
+    @property
+    def exact(self) -> bool:
+        return True
+
+
+FLOAT64 = _Float64()
+
+
 def of(cfg) -> Precision:
     """The precision a RunConfig asks for (config.validate has checked the name)."""
+    if cfg.dtype == "float64":
+        return FLOAT64
     return Precision(TORCH_DTYPES[cfg.dtype])
 
 
