@@ -34,6 +34,11 @@ def params_of(model) -> list[torch.Tensor]:
     return list(state.values())
 
 
+def trajectory(model, data):
+    losses = [float(model.step(x, y)[0]) for x, y in data]
+    return torch.tensor(losses), params_of(model)
+
+
 def assert_same_trajectory(build, build_twin, family: str) -> None:
     """Two models of `family` from their builders (no argument): identical start, then every step's loss,
     logits and parameters within tolerance over the same batches, by the one comparison `mnistbench
