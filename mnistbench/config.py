@@ -12,7 +12,7 @@ DATASETS = ("mnist", "fashion-mnist", "kmnist")
 PROTOCOLS = ("seed", "official")
 LOADERS = ("tensor", "dataloader")
 DEVICES = ("cpu", "cuda", "auto")
-DTYPES = ("float32", "bfloat16")
+DTYPES = ("float32", "bfloat16", "float64")  # float64: for `mnistbench verify` (models built in float64)
 MAX_THREADS = 1024  # torch crashes (segfault) on absurd counts such as 100000: a typo, refused up front
 MAX_SEED = 2**32 - 1  # scikit-learn and numpy take seeds in 0..2**32-1
 FLOAT32_MAX = 3.4028234663852886e38
@@ -141,6 +141,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"unknown protocol {cfg.protocol!r}; choose from {', '.join(PROTOCOLS)}")
     if cfg.dtype not in DTYPES:
         raise ConfigError(f"unknown dtype {cfg.dtype!r}; choose from {', '.join(DTYPES)}")
+    if cfg.dtype == "float64":  # training data and the training loop are float32: float64 proves parity only
+        raise ConfigError("float64 is for `mnistbench verify`; train in float32 or bfloat16")
     supported = registry.implementation(cfg.family, cfg.impl).dtypes
     if cfg.dtype not in supported:
         raise ConfigError(f"{cfg.family}/{cfg.impl} cannot train in {cfg.dtype}; it supports "

@@ -7,6 +7,7 @@ import torch
 
 from mnistbench import models, registry
 from mnistbench.config import for_family
+from mnistbench.testing import assert_trajectories_agree
 
 TOL = 1e-5
 
@@ -39,23 +40,21 @@ def trajectory(model, data):
 
 
 def assert_same_trajectory(build, build_twin, family: str) -> None:
-    """Two models of `family` from their builders (no argument): identical start, then per-step losses
-    and final parameters within TOL over the same batches."""
+    """Two models of `family` from their builders (no argument): identical start, then every step's loss,
+    logits and parameters within tolerance over the same batches, by the one comparison `mnistbench
+    verify` makes (mnistbench.testing.assert_trajectories_agree)."""
     recipe, n_classes = registry.family(family).recipe, registry.family(family).n_classes or 10
-    a, b = build(), build_twin()
-    for pa, pb in zip(params_of(a), params_of(b)):
+    for pa, pb in zip(params_of(build()), params_of(build_twin())):
         assert torch.equal(pa, pb), "twins must start from identical weights"
     start = params_of(build())
     data = batches(784, n_classes, binary=n_classes == 2, standardize=recipe.standardize is not None)
-    losses_a, params_a = trajectory(a, data)
-    losses_b, params_b = trajectory(b, data)
-    assert len(losses_a) >= 20
-    torch.testing.assert_close(losses_a, losses_b, atol=TOL, rtol=0)
-    moved = max(float((p - p0).abs().max()) for p, p0 in zip(params_a, start))
-    assert moved > 1e-3, "the test must move the weights to mean anything"
-    assert len(params_a) == len(params_b)
-    for pa, pb in zip(params_a, params_b):
-        torch.testing.assert_close(pa, pb, atol=TOL, rtol=0)
+    comparison = assert_trajectories_agree(build, build_twin, data)
+    assert comparison.steps >= 20
+    moved = build()
+    for x, y in data:
+        moved.step(x, y)
+    assert max(float((p - p0).abs().max()) for p, p0 in zip(params_of(moved), start)) > 1e-3, \
+        "the test must move the weights to mean anything"
 
 
 # every registered implementation with a twin (built in, and any plugin installed), plus handgrad vs manual

@@ -20,6 +20,7 @@ from ..registry import PluginWarning
 from .commands import add_run
 from .options import OneLineParser
 from .perf import add_perf
+from .verify import add_verify
 
 INTERRUPTED, BROKEN_PIPE, USER_ERROR = 130, 141, 2
 # modules whose errors are user mistakes too; looked up only if loaded (a module not imported raised nothing)
@@ -32,6 +33,7 @@ def build_parser() -> OneLineParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     add_run(sub)
     add_perf(sub)
+    add_verify(sub)
     return parser
 
 

@@ -18,9 +18,16 @@ step() runs inside the timed loop: no host synchronisation in it (no .item(), fl
 bool(tensor) or .cpu() of a device tensor, no torch.nn.functional.one_hot, which checks its labels on
 the host). Return device tensors; the loop reads them back once per epoch.
 
-A registered implementation with a `twin` is checked against it by the test suite: same start, same
-batches, per-step losses and final parameters within 1e-5. state_dict() of the two should then list
-the same tensors in the same order and layout (nn.Linear's (out, in) weights, then biases).
+A registered implementation with a `twin` is checked against it by `mnistbench verify` (mnistbench.verify,
+docs/verify.md): same start, same batches, then every step's loss, logits and parameters within tolerance.
+How the parameters line up: by name when both state_dict()s use the same names (the documented layout:
+nn.Linear's (out, in) weights, then biases, named as the twin names them); otherwise in order, an
+(in, out) matrix against the twin's (out, in) one transposed (the linear families keep W as (in, out)).
+Two optional methods:
+- parity_state() -> dict: the parameters under the twin's names and layout, when neither rule fits;
+- gradients(x, y) -> dict: name -> d(mean loss)/d(parameter) at the current weights, without updating,
+  for the float64 finite-difference check; without it the check takes one update of a fresh model
+  divided by cfg.lr, which is the gradient for plain SGD (and for momentum, whose first velocity is it).
 """
 from __future__ import annotations
 

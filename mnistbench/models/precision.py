@@ -114,8 +114,24 @@ def warn_if_emulated(dtype: torch.dtype, device_type: str = "cpu") -> None:
                   "bfloat16 run will be slower than float32", RuntimeWarning, stacklevel=3)
 
 
+@dataclass(frozen=True)
+class _Float64(Precision):
+    """float64 (mnistbench verify): the plain ops of float32, on weights and data made in float64."""
+
+    dtype: torch.dtype = torch.float64
+
+    @property
+    def exact(self) -> bool:
+        return True
+
+
+FLOAT64 = _Float64()
+
+
 def of(cfg) -> Precision:
     """The precision a RunConfig asks for (config.validate has checked the name)."""
+    if cfg.dtype == "float64":
+        return FLOAT64
     precision = Precision(TORCH_DTYPES[cfg.dtype])
     warn_if_emulated(precision.dtype, str(getattr(cfg, "device", None) or "cpu").split(":")[0])
     return precision
