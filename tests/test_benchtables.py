@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
+from conftest import make_result
 
+from mnistbench import stats
 from mnistbench.reporting import benchtables
 from mnistbench.results import ResultError
 
@@ -86,10 +89,9 @@ def test_missing_source_and_empty_folder_are_result_errors(tmp_path):
 
 
 def version_runs(folder=None):
-    """Saved run records of a small tox matrix: three torch versions, two seeds each, a failed run; under
-    2.14.1 softmax/manual's epochs take 1.5x as long, the rest as long as under 2.9.0."""
+    """Saved runs of a small tox matrix: three torch versions (each its own environment), two seeds each, a
+    failed run; under 2.14.1 softmax/manual's epochs take 1.5x as long, the rest as long as under 2.9.0."""
     from mnistbench import results
-    from mnistbench.config import for_family
 
     rng = np.random.default_rng(0)
     records = []
@@ -100,11 +102,11 @@ def version_runs(folder=None):
     for family, impl, version, center, status in plan:
         for seed in (0, 1):
             seconds = [3 * center] + (center * np.exp(rng.normal(0, 0.01, 5))).tolist()
-            fitted = {"status": status, "test_acc": 0.9 + seed / 100 if status == "ok" else None,
-                      "history": [{"epoch": i + 1, "train_seconds": s} for i, s in enumerate(seconds)],
-                      "split_sizes": {"test": 10000}}
-            record = results.make_result(for_family(family, impl, epochs=6, seed=seed), fitted, "cpu")
-            record["env"]["torch"] = version  # what a run under that tox env records
+            record = make_result(family, impl, status, seed, epoch_seconds=seconds, test_acc=0.9 + seed / 100,
+                                 epochs=6)
+            # what a run under that tox env records: its torch, and the env's own prefix
+            record = replace(record.with_env(torch=version, prefix=f"/tox/py-torch{version}"),
+                             split_sizes={**record.split_sizes, "test": 10000})
             records.append(record)
             if folder is not None:
                 results.save(record, folder)
@@ -121,13 +123,14 @@ def test_cross_version_frame_compares_each_configuration_with_its_oldest_version
     assert rows.loc[("manual", "2.9.0"), "verdict"].tolist() == ["reference", "reference"]
     assert rows.loc[("builtin", "2.14.1"), "verdict"] == "reference"  # its 2.9.0 runs failed
     softmax = frame[(frame["family"] == "softmax") & (frame["impl"] == "manual")].set_index("torch")
-    assert softmax.loc["2.13.0", "verdict"] == "no detectable difference"
+    assert softmax.loc["2.13.0", "verdict"] == "equivalent"  # two runs a side, the 90 % interval inside 1 ± 5 %
+    assert 1 / 1.05 < softmax.loc["2.13.0", "ratio_ci90_low"] < 1 < softmax.loc["2.13.0", "ratio_ci90_high"] < 1.05
     assert softmax.loc["2.14.1", "verdict"] == "slower" and softmax.loc["2.14.1", "against"] == "2.9.0"
     assert softmax.loc["2.14.1", "ratio_ci_low"] < 1.5 < softmax.loc["2.14.1", "ratio_ci_high"]
     assert softmax.loc["2.14.1", "runs"] == 2 and softmax.loc["2.14.1", "epochs"] == 10  # 2 seeds x 5 epochs
     assert softmax.loc["2.14.1", "epoch_seconds_median"] == pytest.approx(0.3, rel=0.03)
     assert softmax.loc["2.14.1", "test_acc_mean"] == pytest.approx(0.905)
-    assert softmax.loc["2.14.1", "test_acc_ci_low"] < 0.9 < 0.91 < softmax.loc["2.14.1", "test_acc_ci_high"]
+    assert softmax.loc["2.14.1", "test_acc_ci_low"] < 0.9 and 0.91 < softmax.loc["2.14.1", "test_acc_ci_high"]
 
 
 def test_cross_version_table_markdown():
@@ -143,51 +146,51 @@ def test_cross_version_table_markdown():
 def test_torch_versions_and_runs_without_versions():
     records = version_runs()
     assert benchtables.torch_versions(records) == ["2.9.0", "2.13.0", "2.14.1"]
-    for record in records:
-        record["env"].pop("torch")
+    records = [replace(r, env={k: v for k, v in r.env.items() if k != "torch"}) for r in records]
     assert benchtables.torch_versions(records) == []
     with pytest.raises(ResultError, match="torch version"):
         benchtables.cross_version_frame(records)
 
 
 def test_cross_version_from_saved_records(tmp_path):
-    """The path the report takes: saved run records -> results.load_runs -> the table."""
+    """The path the report takes: saved runs -> results.load -> the table."""
     from mnistbench import results
 
     version_runs(tmp_path)
-    table = benchtables.cross_version_table(results.load_runs(tmp_path))
+    loaded = results.load(tmp_path)
+    assert len(loaded.results) == 14 and not loaded.duplicates  # a version's runs are not another's copies
+    table = benchtables.cross_version_table(loaded.results)
     assert sum("softmax/manual" in line for line in table.splitlines()) == 3
 
 
 def test_report_tables_for_a_tox_folder_render_in_the_report(tmp_path, tiny_root, bench_json):
     """What `mnistbench report FOLDER --benchmarks FILE` appends, through report.build's extra_tables:
     real runs on the tiny data set, the same run recorded as made under two torch versions."""
-    from mnistbench import harness, reporting, results
-    from mnistbench.config import for_family
+    import mnistbench
+    from mnistbench import reporting, results
 
-    (record,) = harness.execute([for_family("mlp", "manual", epochs=3, hidden=(16,))], tmp_path,
-                                data_root=tiny_root)
-    older = dict(record, run_id=record["run_id"] + "-old", env=dict(record["env"], torch="2.13.0"))
+    (record,) = mnistbench.run("mlp", "manual", epochs=3, hidden=(16,), out=tmp_path, data_root=tiny_root)
+    older = replace(record, run_id=record.run_id + "-old").with_env(torch="2.13.0", prefix="/tox/older")
     results.save(older, tmp_path)
     tables = benchtables.report_tables(tmp_path, benchmarks=bench_json)
     assert [t.name for t in tables] == ["benchmarks", "cross_version"]
-    newer = record["env"]["torch"]
+    newer = record.env["torch"]
     assert list(tables[1].frame["torch"]) == ["2.13.0", newer]
     written = reporting.build(tmp_path, extra_tables=tables)
     text = written["report"].read_text()
     assert "## pytest-benchmark: timings and accuracy" in text and "## Across torch versions" in text
     rows = [line for line in text.splitlines() if line.startswith("| mlp/manual lr=0.01 batch=64 hidden=16 epochs=3")]
-    acc = f"{record['test_acc']:.4f}"
+    acc = f"{record.test_acc:.4f}"
     assert "| 2.13.0 |" in rows[0] and "| reference |" in rows[0] and acc in rows[0]
-    # the same run recorded twice: a ratio of exactly 1, nothing to detect
-    assert f"| {newer} |" in rows[1] and "| 1.00× " in rows[1] and "| no detectable difference |" in rows[1]
+    # the same run recorded twice: a ratio of exactly 1, but one run a side never decides
+    assert f"| {newer} |" in rows[1] and "| 1.00× " in rows[1] and "| inconclusive |" in rows[1]
+    assert list(tables[1].frame["note"].fillna("")) == ["", stats.ONE_RUN_NOTE]
     assert "| train softmax | `test_train[softmax-builtin-cpu]` | 2.14.1 | 2.25 s | — | 1 | 0.9011 |" in text
     assert (tmp_path / "cross_version.csv").is_file() and (tmp_path / "benchmarks.csv").is_file()
 
 
 def test_report_tables_without_benchmarks_or_versions_adds_nothing(tmp_path, tiny_root):
-    from mnistbench import harness
-    from mnistbench.config import for_family
+    import mnistbench
 
-    harness.execute([for_family("logistic", "handgrad", epochs=1)], tmp_path, data_root=tiny_root)
+    mnistbench.run("logistic", "handgrad", epochs=1, out=tmp_path, data_root=tiny_root)
     assert benchtables.report_tables(tmp_path) == []

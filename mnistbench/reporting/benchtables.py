@@ -168,7 +168,7 @@ def side_summary(side: pairing.Side) -> dict:
     epochs, acc = stats.timing_summary(side.seconds), stats.mean_interval(side.accs)
     return {"epoch_seconds_median": epochs["median"], "epoch_seconds_ci_low": epochs["ci_low"],
             "epoch_seconds_ci_high": epochs["ci_high"], "epochs": epochs["n"], "test_acc_mean": acc["mean"],
-            "test_acc_ci_low": acc["ci_low"], "test_acc_ci_high": acc["ci_high"], "runs": side.runs}
+            "test_acc_ci_low": acc["ci_low"], "test_acc_ci_high": acc["ci_high"], "runs": len(side.results)}
 
 
 def cross_version_frame(records, threshold: float = stats.THRESHOLD):
@@ -298,9 +298,10 @@ def report_tables(folder, benchmarks=None) -> list:
                  "with the 95 % interval of the median. vs oldest: ratio of geometric mean epoch times to "
                  "the oldest version that ran it, with its 95 % interval; faster / slower only when Welch's "
                  "t-test on log times is significant and the ratio is beyond "
-                 f"{100 * stats.THRESHOLD:g} %. The samples tested are the runs when each side has two or "
+                 f"{100 * stats.THRESHOLD:g} %; equivalent when its 90 % interval lies inside 1 ± "
+                 f"{100 * stats.THRESHOLD:g} %; else inconclusive. The samples tested are the runs when each side has two or "
                  "more, otherwise the epochs of the one run, whose interval leaves out how the machine "
-                 "drifts between runs: with n = 1 a verdict holds for the conditions of those two runs only. "
+                 "drifts between runs: with n = 1 the verdict is always inconclusive. "
                  "Test acc: mean ± 95 % interval over the n runs.",
         ))
     return tables
