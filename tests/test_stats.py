@@ -169,3 +169,41 @@ def test_timing_flags_drop_the_first_epoch_and_add_the_machine_reasons():
     busy = runtiming.timing_flags([1.0] * 5, {**QUIET_NOISE, "cpu_steal_fraction": 0.05})
     assert busy["timing_unstable"] and busy["timing_unstable_reason"].startswith("CPU steal")
     assert runtiming.timing_flags([], {})["timing_unstable"] is False
+
+
+def test_the_limits_of_the_spread_and_drift_rules():
+    assert runtiming.stability([0.8, 0.9, 1.0, 1.1, 1.2]).iqr_over_median == pytest.approx(0.20)
+    below = runtiming.stability([0.8, 0.9, 1.0, 1.1, 1.2])  # IQR 20 %: noisy (>= 10 %), not flagged (< 25 %)
+    assert below.noisy and not below.unstable and below.reasons == []
+    above = runtiming.stability([0.7, 0.85, 1.0, 1.15, 1.3])  # IQR 30 %: flagged
+    assert above.unstable and [r.split(" (")[0] for r in above.reasons] == ["epoch times spread"]
+    drifting = runtiming.stability([1.0, 1.0, 1.0, 1.0, 1.12, 1.12])  # last third 12 % slower than the first
+    assert drifting.drift == pytest.approx(0.12) and drifting.drifting and not drifting.unstable
+    assert [r.split(" (")[0] for r in drifting.reasons] == ["epoch times drift"]
+    steady = runtiming.stability([1.0, 1.0, 1.0, 1.0, 1.08, 1.08])  # 8 %: within the limit
+    assert steady.drift == pytest.approx(0.08) and not steady.drifting and steady.reasons == []
+
+
+def test_one_slow_epoch_no_longer_flags_a_run():
+    # the old CV rule (std / mean > 10 %) flagged this run for its one slow epoch; the robust rules do not
+    seconds = [2.0] + [1.0, 1.01, 0.99, 1.0, 1.02, 0.98, 1.0, 1.01, 1.6]
+    steady = stats.steady_state(seconds)
+    assert np.std(steady, ddof=1) / np.mean(steady) > 0.10
+    assert runtiming.timing_flags(seconds, QUIET_NOISE)["timing_unstable"] is False
+    assert not hasattr(stats, "CV_LIMIT")
+
+
+def test_flags_are_computed_when_reading_not_taken_from_the_file():
+    from conftest import make_result
+
+    from mnistbench import resultfile
+
+    result = make_result("softmax", "manual", epoch_seconds=(0.5, 0.4, 0.41, 0.39))
+    assert result.timing["timing_unstable"] is False
+    raw = result.to_json()
+    raw.pop("schema")  # a schema-1 file, which froze the old rule's verdict beside the raw epochs
+    raw.update(timing_unstable=True, timing_unstable_reason="epoch times vary (CV 14 % > 10 %)")
+    read = resultfile.parse(raw)
+    flags = runtiming.timing_flags(read.epoch_seconds, read.noise)
+    assert read.timing["timing_unstable"] is False and read.timing["timing_unstable_reason"] is None
+    assert {k: read.timing[k] for k in flags} == flags
