@@ -13,7 +13,6 @@ another Python environment (--python) to train its block, so environments interl
 """
 from __future__ import annotations
 
-import statistics
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from .result import Block, Epoch, Interleave, RunResult
 
 BLOCK_SECONDS = 0.2  # the work of one block: long enough to time, short enough for many rounds
 MAX_BLOCK_STEPS = 10_000
+MIN_ROUNDS = 20  # the shortest run of a group still gets this many blocks to pair
 WARMUP_ROUNDS = 1
 
 
@@ -49,8 +49,8 @@ def use_threads(count: int) -> None:
 
 
 def local_lane(cfg, splits, group: str, order_seed: int):
-    """A run as a lane. Yields its seconds per update first (from the warm-up, for calibration), then a
-    BlockDone for each (round, steps) it is sent."""
+    """A run as a lane. Yields (seconds per update from the warm-up, updates the whole run would make)
+    first, for calibration, then a BlockDone for each (round, steps) it is sent."""
     device = splits.train.x.device
     default_threads = torch.get_num_threads()
     threads = cfg.threads or default_threads
@@ -60,7 +60,8 @@ def local_lane(cfg, splits, group: str, order_seed: int):
     model = models.build(cfg, splits.n_features, splits.n_classes, device)
     steps = train.training(model, splits, cfg)
     use_threads(default_threads)
-    round_, block_steps = yield step_seconds
+    total_steps = cfg.epochs * -(-len(splits.train) // cfg.batch_size)
+    round_, block_steps = yield step_seconds, total_steps
     blocks, epoch_seconds, fitted = [], 0.0, None
     while True:
         use_threads(threads)  # each block under its own run's thread count
@@ -93,13 +94,14 @@ def local_lane(cfg, splits, group: str, order_seed: int):
         round_, block_steps = yield BlockDone(seconds, done, tuple(epochs), result)
 
 
-def calibrate(step_seconds: list[float], block_steps: int | None) -> int:
-    """Updates per block: asked for, or about BLOCK_SECONDS of the median run's work."""
+def calibrate(sizes: list[tuple[float, int]], block_steps: int | None) -> int:
+    """Updates per block, from each lane's (seconds per update, updates in all): asked for, or at most
+    BLOCK_SECONDS of the slowest run's work, and few enough that the shortest run has MIN_ROUNDS blocks."""
     if block_steps is not None:
         return block_steps
-    known = [s for s in step_seconds if s and s > 0]
-    median = statistics.median(known) if known else 1e-3
-    return int(min(max(round(BLOCK_SECONDS / median), 1), MAX_BLOCK_STEPS))
+    slowest = max((seconds for seconds, _ in sizes if seconds and seconds > 0), default=1e-3)
+    shortest = min((total for _, total in sizes if total), default=MIN_ROUNDS)
+    return int(max(min(round(BLOCK_SECONDS / slowest), shortest // MIN_ROUNDS, MAX_BLOCK_STEPS), 1))
 
 
 def lanes_of(executor, todo, arrays, group: str, data_root=None):

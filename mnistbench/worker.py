@@ -3,7 +3,7 @@ environment trains that environment's copy of every run, a block at a time when 
 
 The protocol is one JSON object a line on the worker's stdin and stdout (its own prints go to stderr):
   {"op": "start", "lane": n, "config": {...}, "data_root": ..., "group": ..., "order_seed": ...}
-      -> {"step_seconds": s}             the lane is built and warmed up
+      -> {"step_seconds": s, "total_steps": n}   the lane is built and warmed up
   {"op": "block", "lane": n, "round": r, "steps": k}
       -> {"seconds": s, "steps": k, "epochs": [...], "result": {...} or null}
   {"op": "hello"} -> {"torch": ..., "prefix": ..., "mnistbench": ...}
@@ -79,7 +79,7 @@ def remote_lane(worker: Worker, lane: int, cfg: RunConfig, group: str, order_see
     try:
         reply = worker.ask({"op": "start", "lane": lane, "config": cfg.to_dict(), "group": group,
                             "order_seed": order_seed, "data_root": str(data_root) if data_root else None})
-        round_, steps = yield reply["step_seconds"]
+        round_, steps = yield reply["step_seconds"], reply["total_steps"]
         while True:
             reply = worker.ask({"op": "block", "lane": lane, "round": round_, "steps": steps})
             result = parse(reply["result"]) if reply["result"] is not None else None
@@ -123,7 +123,8 @@ def serve(requests, reply) -> None:
                     caches[cfg.dataset] = SplitCache(arrays, keep=64)
                 lane = local_lane(cfg, caches[cfg.dataset].get(cfg), message["group"], message["order_seed"])
                 lanes[message["lane"]] = lane
-                reply({"step_seconds": next(lane)})
+                step_seconds, total_steps = next(lane)
+                reply({"step_seconds": step_seconds, "total_steps": total_steps})
             elif op == "block":
                 done = lanes[message["lane"]].send((message["round"], message["steps"]))
                 if done.result is not None:

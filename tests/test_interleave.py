@@ -42,6 +42,14 @@ def test_interleaved_runs_learn_exactly_what_they_learn_apart(tiny_env):
         assert sum(result.epoch_seconds) >= sum(b.seconds for b in result.interleave.blocks)
 
 
+def test_blocks_are_calibrated_to_the_slowest_run_and_the_shortest_gets_its_rounds():
+    from mnistbench.interleave import MIN_ROUNDS, calibrate
+
+    assert calibrate([(0.001, 10_000), (0.0001, 10_000)], None) == 200  # 0.2 s of the slowest's steps
+    assert calibrate([(0.001, 10_000), (0.0001, 357)], None) == 357 // MIN_ROUNDS
+    assert calibrate([(0.5, 10)], None) == 1 and calibrate([(0.001, 100)], 7) == 7
+
+
 def test_a_run_that_stops_leaves_the_group_and_the_others_go_on(tiny_env):
     configs = mnistbench.plan("softmax", "manual", lists=True, lr=[0.1, 50.0], epochs=4)
     trained = [e.result for e in mnistbench.api.execute(configs, save=False, executor=INTERLEAVE)
@@ -131,6 +139,7 @@ def test_the_worker_protocol_trains_blocks_and_returns_the_result(tiny_env):
     assert len(finished) == 1 and "error" in replies[-1]  # blocks asked for after the end: an error each
     result = mnistbench.resultfile.parse(finished[0]["result"])
     assert result.interleave.group == "g" and result.epochs_run == 2
+    assert replies[1]["total_steps"] == 2 * -(-result.split_sizes["train"] // 64)  # 2 epochs of batches of 64
 
 
 class FakeWorker:
@@ -142,7 +151,7 @@ class FakeWorker:
     def ask(self, message):
         self.asked.append(message)
         if message["op"] == "start":
-            return {"step_seconds": 0.001}
+            return {"step_seconds": 0.001, "total_steps": 30}
         last = len(self.asked) >= 3
         epoch = {**vars(Epoch(1, 0.5, 0.8, 0.6, 0.85, 0.3, 0.01))}
         return {"seconds": 0.2, "steps": 5, "epochs": [epoch] if last else [],
@@ -155,7 +164,7 @@ class FakeWorker:
 def test_a_remote_lane_speaks_the_protocol():
     fake = FakeWorker()
     lane = worker.remote_lane(fake, 3, make_result().config, "g", 0, None)
-    assert next(lane) == 0.001
+    assert next(lane) == (0.001, 30)
     first = lane.send((1, 5))
     done = lane.send((2, 5))
     assert (first.seconds, first.steps, first.result) == (0.2, 5, None)
