@@ -60,6 +60,8 @@ def runs(executor, todo, total: int, arrays):
     ray = import_ray(local_instance=executor.address is None)
     sigterm = signal.getsignal(signal.SIGTERM) if _main_thread() else None
     owned = connect(ray, executor.address)
+    if sigterm is not None:  # ray.init's handler exits with status 15: keep the caller's (harness: Ctrl-C's path)
+        signal.signal(signal.SIGTERM, sigterm)
     finished = None
     try:
         nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
@@ -67,8 +69,8 @@ def runs(executor, todo, total: int, arrays):
         # a connection of this command's own ends with the command, and Ray then stops the job's tasks
         # itself; force-cancelling them just before that has aborted the driver inside Ray's task manager
         finished = _runs(ray, todo, plans, arrays, slots(nodes, plans.values()), cancel=not owned)
-        for index, cfg, result, running in finished:
-            yield executors.Progress("done", index, total, cfg, result=result, running=running)
+        for index, cfg, result, running, queued in finished:
+            yield executors.Progress("done", index, total, cfg, result=result, running=running, queued=queued)
     finally:
         if finished is not None:
             finished.close()  # a borrowed connection: cancels what is still queued or running
@@ -174,7 +176,8 @@ def _runs(ray, todo, plans, arrays, capacity: int, cancel: bool):
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in ready:
                 index, cfg, p = pending.pop(ref)
-                yield index, cfg, collect(ray, ref, cfg, p), min(capacity, len(pending))
+                running = min(capacity, len(pending))
+                yield index, cfg, collect(ray, ref, cfg, p), running, len(pending) - running
     finally:
         if cancel and pending:
             for ref in pending:

@@ -26,7 +26,7 @@ from mnistbench.models import softmax
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                reason="Ray is not installed (pip install 'mnistbench[ray]')")
 RAY = Executor("ray")
-TIMED = ("train_seconds", "train_samples_per_s", "eval_seconds", "fit_seconds")  # timings differ run to run
+TIMED = ("train_seconds", "eval_seconds", "fit_seconds")  # timings differ run to run
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +49,18 @@ def cluster():
 
 
 def by_key(records) -> dict:
-    keys = [r["config_key"] for r in records]
+    keys = [r.config_key for r in records]
     assert len(keys) == len(set(keys))  # nothing twice
     return dict(zip(keys, records))
 
 
 def untimed(history) -> list:
-    return [{k: v for k, v in epoch.items() if k not in TIMED} for epoch in history]
+    return [{k: v for k, v in vars(epoch).items() if k not in TIMED} for epoch in history]
+
+
+def trained(events) -> list:
+    """The results of a grid's Progress (harness.execute), in the order they finished."""
+    return [event.result for event in events if event.kind == "done"]
 
 
 @needs_ray
@@ -63,26 +68,27 @@ def test_ray_and_local_give_the_same_results_and_ray_names_the_node(cluster, tin
     configs = (harness.expand(["softmax"], ["handgrad", "builtin", "sklearn"], seed=[0, 1], epochs=2)
                + harness.expand(["logistic"], ["handgrad"], seed=[0, 1], epochs=2)
                + harness.expand(["mlp"], ["builtin"], seed=[0, 1], epochs=2, hidden=(16,)))
-    local = by_key(harness.execute(configs, tmp_path / "local", data_root=tiny_root))
-    lines = []
-    remote = by_key(harness.execute(configs, tmp_path / "ray", data_root=tiny_root, executor=RAY,
-                                    on_progress=lambda p, cfg, record: lines.append(p)))
+    local = by_key(trained(harness.execute(configs, tmp_path / "local", data_root=tiny_root)))
+    events = list(harness.execute(configs, tmp_path / "ray", data_root=tiny_root, executor=RAY))
+    lines = [e for e in events if e.kind == "done"]
+    assert {e.kind for e in events} == {"done"}  # Ray reports each run as it finishes
+    remote = by_key(trained(events))
     assert remote.keys() == local.keys() == {results.config_key(c) for c in configs}
-    assert by_key(results.load_runs(tmp_path / "ray")).keys() == remote.keys()  # saved by the driver
+    assert by_key(results.load_results(tmp_path / "ray")).keys() == remote.keys()  # saved by the driver
     node = cluster.get_runtime_context().get_node_id()
     for key, record in remote.items():
-        assert record["status"] == local[key]["status"] == "ok"
-        assert record["test_acc"] == local[key]["test_acc"]
-        assert untimed(record["history"]) == untimed(local[key]["history"])
-        assert record["confusion"] == local[key]["confusion"]
-        assert record["env"]["host"] == socket.gethostname() and record["env"]["cpu_model"]
-        placement = {k: v for k, v in record["executor"].items() if k not in ("worker_pid", "fetched_data")}
-        assert placement == {"name": "ray", "node_id": node, "num_cpus": record["env"]["threads"], "num_gpus": 0,
+        assert record.status == local[key].status == "ok"
+        assert record.test_acc == local[key].test_acc
+        assert untimed(record.history) == untimed(local[key].history)
+        assert record.confusion == local[key].confusion
+        assert record.env["host"] == socket.gethostname() and record.env["cpu_model"]
+        placement = {k: v for k, v in record.executor.items() if k not in ("worker_pid", "fetched_data")}
+        assert placement == {"name": "ray", "node_id": node, "num_cpus": record.env["threads"], "num_gpus": 0,
                              "runs_per_node": None, "niceness": os.getpriority(os.PRIO_PROCESS, 0)}
-        assert record["env"]["threads"] == local[key]["env"]["threads"]
-    workers = [r["executor"]["worker_pid"] for r in remote.values()]
+        assert record.env["threads"] == local[key].env["threads"]
+    workers = [r.executor["worker_pid"] for r in remote.values()]
     assert len(set(workers)) < len(workers)  # worker processes are reused...
-    fetched = [r["executor"]["worker_pid"] for r in remote.values() if r["executor"]["fetched_data"]]
+    fetched = [r.executor["worker_pid"] for r in remote.values() if r.executor["fetched_data"]]
     assert sorted(fetched) == sorted(set(workers))  # ...and each fetched the data on its first run only
     n = len(configs)
     assert [(p.done, p.failed, p.total) for p in lines] == [(done, 0, n) for done in range(1, n + 1)]
@@ -138,9 +144,11 @@ def test_the_cli_runs_a_sweep_on_a_running_cluster(cluster, tiny_root, tmp_path)
     command, env = sweep_on_cluster(cluster, tiny_root, tmp_path, "0,1", 1)
     proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count(": ok: test acc") == 2 and proc.stdout.count(f"on {socket.gethostname()}") == 2
-    assert "[2/2 done, 0 running, 0 queued, 0 failed] logistic/handgrad lr=0.01 batch=64 seed=" in proc.stdout
-    assert len(results.load_runs(tmp_path)) == 2
+    done = [line for line in proc.stdout.splitlines() if "] ok: test acc " in line]
+    assert len(done) == 2 and all(line.endswith(f" on {socket.gethostname()}") for line in done), done
+    assert {line.split()[0] for line in done} == {"[1/2]", "[2/2]"}
+    assert proc.stdout.count(f"on {socket.gethostname()}") == 2
+    assert len(results.load_results(tmp_path)) == 2
     assert cluster.is_initialized() and cluster.available_resources().get("CPU") == 2  # the cluster lives on
 
 
@@ -151,45 +159,46 @@ def test_a_killed_worker_is_retried_once_then_recorded_failed(cluster, deadly_im
                for_family("softmax", deadly_impl, epochs=2, seed=0, tags={"die": "once", "marker": str(once)}),
                for_family("softmax", deadly_impl, epochs=2, seed=1, tags={"die": "always", "marker": str(always)}),
                for_family("softmax", "builtin", epochs=2, seed=1)]
-    records = harness.execute(configs, tmp_path / "out", data_root=tiny_root, executor=RAY)
-    saved = by_key(results.load_runs(tmp_path / "out"))
+    records = trained(harness.execute(configs, tmp_path / "out", data_root=tiny_root, executor=RAY))
+    saved = by_key(results.load_results(tmp_path / "out"))
     assert saved.keys() == {results.config_key(c) for c in configs}  # every run saved, once
-    status = {(r["impl"], r["config"]["seed"]): r["status"] for r in records}
+    status = {(r.config.impl, r.config.seed): r.status for r in records}
     assert status == {("builtin", 0): "ok", (deadly_impl, 0): "ok", ("builtin", 1): "ok", (deadly_impl, 1): "failed"}
     for marker in (once, always):  # two attempts each, in two worker processes
         pids = marker.read_text().split()
         assert len(pids) == 2 and pids[0] != pids[1]
-    (failed,) = [r for r in records if r["status"] == "failed"]
-    assert failed["error"].startswith("WorkerCrashedError (after one retry): The worker died")
-    assert failed["env"]["host"] is None  # unknown: nothing came back from it
+    (failed,) = [r for r in records if r.status == "failed"]
+    assert failed.error.startswith("WorkerCrashedError (after one retry): The worker died")
+    assert failed.env["host"] is None  # unknown: nothing came back from it
     ok = saved[results.config_key(configs[1])]
-    assert ok["env"]["host"] == socket.gethostname() and ok["test_acc"] is not None
+    assert ok.env["host"] == socket.gethostname() and ok.test_acc is not None
 
 
 @needs_ray
 def test_resume_works_across_executors(cluster, tiny_root, tmp_path):
     configs = harness.expand(["softmax"], ["handgrad", "builtin"], seed=[0, 1], epochs=1)
-    harness.execute(configs[:1], tmp_path, data_root=tiny_root)  # one point done locally
-    skipped = []
-    done_on_ray = harness.execute(configs, tmp_path, data_root=tiny_root, resume=True, executor=RAY,
-                                  on_run_end=lambda i, n, cfg, record: skipped.append(record is None))
-    assert len(done_on_ray) == 3 and skipped.count(True) == 1
-    assert harness.execute(configs, tmp_path, data_root=tiny_root, resume=True) == []  # and back: nothing to do
-    assert by_key(results.load_runs(tmp_path)).keys() == {results.config_key(c) for c in configs}
+    assert len(trained(harness.execute(configs[:1], tmp_path, data_root=tiny_root))) == 1  # one point done locally
+    events = list(harness.execute(configs, tmp_path, data_root=tiny_root, resume=True, executor=RAY))
+    assert len(trained(events)) == 3
+    assert [(e.kind, e.index, e.note) for e in events if e.kind != "done"] == [
+        ("skipped", 1, "already done (--resume)")]
+    again = list(harness.execute(configs, tmp_path, data_root=tiny_root, resume=True))  # and back: nothing to do
+    assert [(e.kind, e.note) for e in again] == [("skipped", "already done (--resume)")] * len(configs)
+    assert by_key(results.load_results(tmp_path)).keys() == {results.config_key(c) for c in configs}
 
 
 @needs_ray
 def test_runs_per_node_reserves_a_share_of_the_node(cluster, tiny_root, tmp_path):
-    (record,) = harness.execute([for_family("logistic", "handgrad", epochs=1)], tmp_path, data_root=tiny_root,
-                                executor=Executor("ray", runs_per_node=1))
-    assert record["status"] == "ok" and record["executor"]["runs_per_node"] == 1
+    (record,) = trained(harness.execute([for_family("logistic", "handgrad", epochs=1)], tmp_path,
+                                        data_root=tiny_root, executor=Executor("ray", runs_per_node=1)))
+    assert record.status == "ok" and record.executor["runs_per_node"] == 1
 
 
 @needs_ray
 def test_a_run_no_node_can_host_is_a_user_mistake_before_anything_is_written(cluster, tiny_root, tmp_path):
     with pytest.raises(ConfigError, match="reserves 3 CPUs, one per torch thread .* largest node of the Ray cluster has 2"):
-        harness.execute([for_family("logistic", "handgrad", epochs=1, threads=3)], tmp_path / "out",
-                        data_root=tiny_root, executor=RAY)
+        list(harness.execute([for_family("logistic", "handgrad", epochs=1, threads=3)], tmp_path / "out",
+                             data_root=tiny_root, executor=RAY))
     assert not (tmp_path / "out").exists()
 
 
@@ -198,18 +207,19 @@ def test_ctrl_c_cancels_the_runs_still_out_and_keeps_the_finished_ones(cluster, 
     configs = [for_family("softmax", "builtin", epochs=1)] + harness.expand(
         ["softmax"], ["handgrad"], seed=[0, 1, 2], epochs=20_000)  # minutes each: only Ctrl-C ends them
 
-    def interrupt(progress, cfg, record):
-        raise KeyboardInterrupt  # as Ctrl-C once the first run is saved
-
+    events = harness.execute(configs, tmp_path, data_root=tiny_root, executor=RAY)
     with pytest.raises(KeyboardInterrupt):
-        harness.execute(configs, tmp_path, data_root=tiny_root, executor=RAY, on_progress=interrupt)
-    (saved,) = results.load_runs(tmp_path)
-    assert saved["impl"] == "builtin" and saved["status"] == "ok"
+        for event in events:
+            if event.kind == "done":
+                events.throw(KeyboardInterrupt)  # as Ctrl-C once the first run is saved
+    (saved,) = results.load_results(tmp_path)
+    assert saved.config.impl == "builtin" and saved.status == "ok"
+    assert not list((tmp_path / "runs" / ".claims").glob("*.json"))  # the claims went with the grid
     deadline = time.monotonic() + 90  # a cancelled task's worker may take a while to exit on a busy machine
     while cluster.available_resources().get("CPU") != 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert cluster.available_resources().get("CPU") == 2  # the long runs were cancelled, not left running
-    assert len(results.load_runs(tmp_path)) == 1
+    assert len(results.load_results(tmp_path)) == 1
 
 
 @needs_ray
@@ -224,9 +234,11 @@ def test_sigterm_on_the_cli_exits_130_and_keeps_finished_runs(cluster, tiny_root
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "interrupted; finished runs are saved" in err, (proc.returncode, err)
-    assert "[1/3 done, 1 running, 1 queued, 0 failed] logistic/handgrad" in out
-    (saved,) = results.load_runs(tmp_path)  # the finished run, none of the interrupted ones
-    assert saved["status"] == "ok" and not list((tmp_path / "runs").glob(".*.tmp"))
+    (line,) = [line for line in out.splitlines() if "] ok: test acc " in line]
+    assert line.startswith("[") and line.endswith(f" on {socket.gethostname()}"), line
+    (saved,) = results.load_results(tmp_path)  # the finished run, none of the interrupted ones
+    assert saved.status == "ok" and not list((tmp_path / "runs").glob(".*.tmp"))
+    assert not list((tmp_path / "runs" / ".claims").glob("*.json"))  # released on the way out
     deadline = time.monotonic() + 90  # the cancelled runs give their CPUs back
     while cluster.available_resources().get("CPU") != 2 and time.monotonic() < deadline:
         time.sleep(0.2)

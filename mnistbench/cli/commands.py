@@ -44,6 +44,10 @@ def add_run(sub) -> None:
 
 def train_and_print(args, configs, out, epochs: bool) -> list:
     """Train configs, printing a line as each run starts, ends (and per epoch); the results."""
+    # a run's line reads its timing figures (runtiming: scipy, a second to import): loaded before the first
+    # run is saved, so that its line prints at once (a SIGTERM right after a save would lose it)
+    from .. import runtiming  # noqa: F401
+
     events = api.execute(configs, out=out, data_root=args.data_root, resume=args.resume,
                          executor=options.executor_from(args))
     if getattr(args, "profile", False):
