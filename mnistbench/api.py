@@ -147,17 +147,25 @@ def load_results(folder=None):
     return results.to_frame(results.load_results(_existing(folder)))
 
 
-def report(folder=None, benchmarks=None) -> dict:
+def report(folder=None, benchmarks=None, margin=0.002) -> dict:
     """Write folder/report.md, a CSV per table and folder/plots/*.png (`mnistbench report`).
 
     benchmarks: a pytest-benchmark JSON file or folder whose timings join the tables.
+    margin: the twins table's equivalence margin in test accuracy (0.002 = 0.2 points), 0 < margin < 1.
     Returns {"report": path, "tables": [csv paths], "plots": [png paths], "warnings": [text]}.
     """
-    from .reporting import build
-    from .reporting.benchtables import report_tables
+    import math
+    import numbers
 
+    from .reporting.benchtables import report_tables
+    from .reporting.document import build
+
+    if (isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not math.isfinite(margin)
+            or not 0 < margin < 1):
+        raise ConfigError(f"margin must be a number between 0 and 1 (an accuracy: 0.002 = 0.2 points), "
+                          f"not {margin!r}")
     folder = _existing(folder)
-    return build(folder, report_tables(folder, benchmarks=_path(benchmarks, "benchmarks")))
+    return build(folder, report_tables(folder, benchmarks=_path(benchmarks, "benchmarks")), margin=float(margin))
 
 
 def compare(base, new=None, threshold: float = 0.05, by=None):

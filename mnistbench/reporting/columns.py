@@ -34,6 +34,8 @@ def summary() -> list[Column]:
 def twins() -> list[Column]:
     return [*keys("family", "impl", "twin"), Column("pairs", "pairs (n)", "int"),
             Column("test_acc_difference", "test acc difference", "diff"),
+            Column("test_acc_equivalence", "test acc equivalence", "text"),
+            Column("test_acc_tost_p", "TOST p", "number"),
             Column("best_val_acc_difference", "best val acc difference", "diff"),
             Column("train_seconds_ratio", "time ratio", "ratio"), TIMING]
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .. import files, results
 from . import columns as cols
-from . import dtypes, notebook_table, plots, render
+from . import dtypes, notebook_table, parity, plots, render
 from . import tables as tb
 
 THROUGHPUT_CSV = "throughput.csv"  # written by `mnistbench throughput` (family, impl, device, batch_size, ...)
@@ -62,17 +62,21 @@ def bench_machine_line(table) -> str:
     return "Measured on " + "; ".join(", ".join(f"{c} {v}" for c, v in zip(columns, combo)) for combo in combos) + "."
 
 
-def make_tables(frame, bench=None) -> list[Table]:
+def make_tables(frame, bench=None, margin: float = tb.EQUIVALENCE_MARGIN) -> list[Table]:
     defaults = tb.at_defaults(frame)
     machine = tb.machine_line(defaults)
     tables = [
         Table("summary", "Summary: each implementation at the notebook's settings",
               tb.summary_table(defaults), machine, "n = ok runs (seeds). " + TIMES + " A fitted model's "
               "(scikit-learn's) epochs are its solver's iterations.", columns=cols.summary()),
-        Table("twins", "Manual implementations against their twins", tb.twins_table(defaults), machine,
+        Table("twins", "Manual implementations against their twins", tb.twins_table(defaults, margin), machine,
               "Difference (impl − twin) paired by seed, i.e. on the same split, mean ± 95 % interval over the "
-              "pairs; time ratio = impl's train s / twin's (a solver twin: its fit s), the geometric mean over "
-              "the pairs with its interval.", columns=cols.twins()),
+              "pairs; test acc equivalence: a TOST on the paired test-accuracy differences with margin "
+              f"±{margin:g} ({100 * margin:g} points): equivalent when both one-sided t-tests (difference > "
+              f"−{margin:g}, difference < +{margin:g}) reject at 5 %, TOST p the larger of their p-values; "
+              "'not shown equivalent' is not a verdict of difference (one seed cannot show it); time ratio = "
+              "impl's train s / twin's (a solver twin: its fit s), the geometric mean over the pairs with its "
+              "interval.", columns=cols.twins()),
         Table("dtypes", "Accuracy against speed: float32 and bf16", dtypes.dtype_table(frame), machine,
               "Each configuration run in both precisions: test accuracy (mean ± 95 % interval over seeds, n runs) "
               "and steady-state epoch seconds (mean ± interval over the pooled epochs, first epochs left out). "
@@ -173,10 +177,11 @@ def markdown_document(tables, plot_files, folder: Path, n_runs: int, skipped: li
     return "\n".join(lines).rstrip() + "\n"
 
 
-def build(folder, extra_tables=()) -> dict:
+def build(folder, extra_tables=(), margin: float = tb.EQUIVALENCE_MARGIN) -> dict:
     """Write folder/report.md, folder/<table>.csv and folder/plots/*.png from the saved runs.
 
-    extra_tables: more Table objects to append (e.g. a cross-version benchmark table).
+    extra_tables: more Table objects to append (e.g. a cross-version benchmark table). margin: the twins
+    table's equivalence margin in accuracy (0.002 = 0.2 points). A verify.csv in the folder adds the Parity table.
     Returns {"report": path, "tables": [csv paths], "plots": [png paths], "warnings": [text]}.
     """
     folder = Path(folder)
@@ -186,15 +191,19 @@ def build(folder, extra_tables=()) -> dict:
     records, runs_dir = loaded.results, results.runs_folder(folder)
     skipped = sorted(path.name for path, _ in loaded.skipped)
     bench, warnings = read_throughput(folder)
-    warnings = loaded.warnings() + list(warnings)
-    if not records and bench is None:
+    parity_table, parity_warnings = parity.table(folder)
+    warnings = loaded.warnings() + list(warnings) + parity_warnings
+    if not records and bench is None and parity_table is None:
         raise results.ResultError(f"no run results in {runs_dir}")
     # every output place checked before anything is written: a read-only folder, `plots` being a file
     files.make_folder(folder, "results folder")
     files.make_folder(folder / "plots", "plots folder")
     frame = tb.prepare(results.to_frame(records)) if records else tb.prepare(pd.DataFrame(
         columns=["family", "impl", "status", "lr", "batch_size", "seed", "history"]))
-    tables = make_tables(frame, bench) + list(extra_tables)
+    tables = make_tables(frame, bench, margin) + list(extra_tables)
+    if parity_table is not None:  # after the twins table (without one: after the first table)
+        at = next((i + 1 for i, t in enumerate(tables) if t.name == "twins"), min(1, len(tables)))
+        tables.insert(at, parity_table)
     plot_files = make_plots(frame, bench, folder / "plots")
     csvs = []
     for table in tables:

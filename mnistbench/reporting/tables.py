@@ -127,9 +127,30 @@ def twin_seconds(pairs) -> pd.Series:
         pd.to_numeric(pairs.fit_seconds_twin, errors="coerce"))
 
 
-def twins_table(defaults) -> pd.DataFrame:
+EQUIVALENCE_MARGIN = 0.002  # 0.2 points of test accuracy
+EQUIVALENCE_ALPHA = 0.05
+
+
+def equivalence(differences, margin: float = EQUIVALENCE_MARGIN) -> tuple[str, float]:
+    """TOST on paired differences: (verdict, p) with p the larger of the two one-sided t-test p-values
+    (H0: mean <= -margin, H0: mean >= +margin); equivalent when p < EQUIVALENCE_ALPHA. One pair has no
+    variance to test with; pairs that all differ by the same amount are decided by that amount (p 0 or 1)."""
+    from scipy import stats
+
+    d = pd.to_numeric(pd.Series(differences), errors="coerce").dropna().to_numpy(dtype=float)
+    if len(d) < 2:
+        return ("not shown equivalent (one seed)" if len(d) else "not shown equivalent (no pairs)"), math.nan
+    if (d == d[0]).all():
+        return ("equivalent", 0.0) if abs(d[0]) < margin else ("not shown equivalent", 1.0)
+    p = max(stats.ttest_1samp(d, -margin, alternative="greater").pvalue,
+            stats.ttest_1samp(d, margin, alternative="less").pvalue)
+    return ("equivalent" if p < EQUIVALENCE_ALPHA else "not shown equivalent"), float(p)
+
+
+def twins_table(defaults, margin: float = EQUIVALENCE_MARGIN) -> pd.DataFrame:
     """Each manual-style implementation minus its builtin and sklearn twins, paired by seed (same split):
-    accuracy differences (mean with t-interval) and time ratios impl / twin (geometric mean, interval on logs)."""
+    accuracy differences (mean with t-interval), a TOST equivalence test of the test-accuracy difference
+    within ±margin, and time ratios impl / twin (geometric mean, interval on logs)."""
     pair_on = ["family", "seed", *context_columns(defaults)]
     ok = defaults[defaults.status == "ok"]
     rows = []
@@ -145,6 +166,8 @@ def twins_table(defaults) -> pd.DataFrame:
             row = {"family": family, "impl": impl, "twin": twin, "pairs": len(pairs)}
             for metric in ("test_acc", "best_val_acc"):
                 row.update(interval_columns(f"{metric}_difference", pairs[metric] - pairs[f"{metric}_twin"]))
+            row["test_acc_equivalence"], row["test_acc_tost_p"] = equivalence(
+                pairs.test_acc - pairs.test_acc_twin, margin)
             ratios = pd.to_numeric(pairs.train_seconds, errors="coerce") / twin_seconds(pairs)
             row.update(ratio_columns("train_seconds_ratio", ratios))
             row["timing"] = timing_note(pd.concat([mine[mine.seed.isin(pairs.seed)],
