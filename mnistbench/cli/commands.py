@@ -28,7 +28,7 @@ def add_run(sub) -> None:
     report = sub.add_parser("report", help="tables (Markdown, CSV) and plots from a results folder's run files")
     report.add_argument("folder", nargs="?", type=options.path_option("FOLDER"),
                         help="results folder (default: the default --out)")
-    options.add(report, "benchmarks")
+    options.add(report, "benchmarks", "margin")
     report.set_defaults(handler=cmd_report)
     compare = sub.add_parser("compare", help="NEW against BASE (results folders or pytest-benchmark JSON): time "
                                              "ratio with its interval and verdict; exit 1 when slower")
@@ -111,8 +111,8 @@ def cmd_study(args):
     return exit_status(trained)
 
 
-def write_report(folder, benchmarks=None):
-    written = api.report(folder, benchmarks=benchmarks)
+def write_report(folder, benchmarks=None, margin: float = 0.002):
+    written = api.report(folder, benchmarks=benchmarks, margin=margin)
     for warning in written["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"report: {written['report']} ({len(written['tables'])} table(s), also as CSV; "
@@ -124,7 +124,7 @@ def cmd_report(args):
 
     # pytest-benchmark timings joined with accuracy (--benchmarks), and the torch-version table when the
     # runs come from several torch versions (tox)
-    write_report(args.folder or harness.default_out(), benchmarks=args.benchmarks)
+    write_report(args.folder or harness.default_out(), benchmarks=args.benchmarks, margin=args.margin)
     return 0
 
 

@@ -107,6 +107,9 @@ OPTIONS = {
     "warmup": _opt("--warmup", type=int, default=2, help="steps recorded then discarded (default 2)"),
     "active": _opt("--active", type=int, default=5, help="steps recorded and kept (default 5)"),
     "with_stack": _opt("--with-stack", action="store_true", help="record Python stacks (bigger, slower traces)"),
+    "margin": _opt("--margin", type=fraction, default=0.002,
+                   help="the twins table's equivalence margin for test accuracy, as 0.002 or 0.2%% (default "
+                        "0.2 points): inside it, a TOST paired by seed says equivalent"),
     "threshold": _opt("--threshold", type=fraction, default=0.05,
                       help="the smallest change in time that counts as faster or slower, as 0.05 or 5%% "
                            "(default 5%%): a smaller one is never faster or slower, however significant"),

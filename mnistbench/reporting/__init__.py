@@ -5,8 +5,8 @@ May import the core (config, registry, results, study); never perf or cli. Nothi
 from __future__ import annotations
 
 
-def build(folder, extra_tables=()) -> dict:
+def build(folder, extra_tables=(), margin: float = 0.002) -> dict:
     """Write folder/report.md, a CSV per table and folder/plots/*.png from the saved runs (see report.document)."""
     from .document import build as build_report
 
-    return build_report(folder, extra_tables)
+    return build_report(folder, extra_tables, margin=margin)
