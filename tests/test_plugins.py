@@ -230,21 +230,23 @@ def test_example_plugin_agrees_with_its_twin():
     assert_same_trajectory(build(example.momentum), build(example.builtin_momentum), "softmax")
 
 
-def test_example_plugin_installs_with_pip_and_joins_run_and_report(tmp_path, tiny_root):
+def test_example_plugin_installs_with_pip_and_joins_run_and_report(tmp_path, tiny_root, monkeypatch, capsys):
     source, target, out = tmp_path / "source", tmp_path / "site", tmp_path / "out"
     shutil.copytree(EXAMPLE, source)  # pip builds in the source folder: keep the repository clean
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                           "--no-index", "--target", str(target), str(source)], capture_output=True, text=True,
                          timeout=300)
     assert pip.returncode == 0, pip.stderr
-    listing = mnistbench_cli("list", pythonpath=[target])
-    assert listing.returncode == 0, listing.stderr
+    # what pip installed, on sys.path, found by a fresh registry through its entry point (in this process)
+    monkeypatch.syspath_prepend(str(target))
+    importlib.invalidate_caches()
+    monkeypatch.setattr(registry, "_REGISTRY", registry._Registry())
+    assert cli.main(["list"]) == 0
+    listing = capsys.readouterr().out
     assert any(line.startswith("softmax") and "momentum" in line and "plugin mnistbench-momentum" in line
-               for line in listing.stdout.splitlines()), listing.stdout
-    run = mnistbench_cli("run", "--family", "softmax", "--impl", "momentum,builtin", "--epochs", "2", "--quiet",
-                         "--data-root", tiny_root, "--out", out, pythonpath=[target])
-    assert run.returncode == 0, run.stderr
-    report = mnistbench_cli("report", out, pythonpath=[target])
-    assert report.returncode == 0, report.stderr
+               for line in listing.splitlines()), listing
+    assert cli.main(["run", "--family", "softmax", "--impl", "momentum,builtin", "--epochs", "2", "--quiet",
+                     "--data-root", str(tiny_root), "--out", str(out)]) == 0
+    assert cli.main(["report", str(out)]) == 0, capsys.readouterr().err
     text = (out / "report.md").read_text()
     assert "| softmax | momentum | ok |" in text and "| softmax | builtin | ok |" in text
