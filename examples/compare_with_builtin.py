@@ -25,9 +25,8 @@ def main() -> int:
     if "momentum" not in {e.name for e in mnistbench.implementations("softmax")}:
         print("the plugin is not installed: pip install -e examples/mnistbench-momentum", file=sys.stderr)
         return 2
-    records = mnistbench.run("softmax", IMPLS, epochs=args.epochs, out=args.out,
-                             on_run_end=lambda i, n, cfg, rec: print(f"[{i}/{n}] {cfg.impl}: {rec['status']}"))
-    table = pd.DataFrame(records)[COLUMNS]
+    trained = mnistbench.run("softmax", IMPLS, epochs=args.epochs, out=args.out)
+    table = pd.DataFrame([r.to_row() for r in trained])[COLUMNS]
     print()
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     acc = table.set_index("impl").test_acc
