@@ -1,8 +1,8 @@
 """Claims: two commands writing into one results folder never train the same configuration at once.
 
 Before a run starts, its runner creates runs/.claims/<key>.json exclusively (O_EXCL: exactly one of two
-racing processes succeeds) holding its host and pid; the claim goes when the run is saved or the command
-ends. A claim whose process is gone (same host, pid not alive) is stale and taken over.
+racing processes succeeds) holding its host and pid; the claim is held until the command ends (a command
+started beside it must not train the configuration again once it is saved). A claim whose process is gone (same host, pid not alive) is stale and taken over.
 """
 from __future__ import annotations
 

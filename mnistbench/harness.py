@@ -99,6 +99,7 @@ def execute(configs, out, data_root=None, resume=False, executor=None):
         data.check_usable(arrays[cfg.dataset], cfg)
     for device in dict.fromkeys(c.device for c in configs):
         resolve_device(device)  # a missing GPU is a user mistake, not a failed run
+    made = [p for p in (out, out / "runs", out / "runs" / ".claims") if not p.exists()] if out is not None else []
     if out is not None:
         check_writable(out)
     total, skipped, held = len(configs), [], {}
@@ -137,6 +138,7 @@ def execute(configs, out, data_root=None, resume=False, executor=None):
                 break
             if event.kind == "done":
                 if out is not None:
+                    event.result.timing  # derived before the save, so that its line follows the save at once
                     _save(event.result, out, counts["done"])  # its claim is kept until the command ends:
                     # a command started beside this one must not train it again
                 counts["done"] += 1
@@ -147,8 +149,18 @@ def execute(configs, out, data_root=None, resume=False, executor=None):
         progress.close()
         for claim in held.values():
             claims.release(claim)
+        if not counts["done"]:  # a mistake found before any run finished (no node can host one): nothing left
+            for folder in reversed(made):
+                _remove_if_empty(folder)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:  # not empty, or gone: leave it
+        pass
 
 
 def _save(result, out: Path, saved_before: int) -> None:
