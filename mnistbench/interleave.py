@@ -24,9 +24,9 @@ from . import env, models, registry, train
 from .executors import Progress, SplitCache, failed, local_runs
 from .result import Block, Epoch, Interleave, RunResult
 
-BLOCK_SECONDS = 0.2  # the work of one block: long enough to time, short enough for many rounds
+BLOCK_SECONDS = 0.1  # the work of one block: long enough to time, short enough for many rounds
 MAX_BLOCK_STEPS = 10_000
-MIN_ROUNDS = 20  # the shortest run of a group still gets this many blocks to pair
+MIN_ROUNDS = 25  # the shortest run of a group still gets this many blocks to pair
 WARMUP_ROUNDS = 1
 
 

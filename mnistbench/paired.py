@@ -10,6 +10,9 @@ these VMs drift by ±30 % between minutes. So the test is on the per-round log r
 - verdicts as stats.verdict: slower / faster when p < alpha and the ratio is beyond the threshold,
   equivalent when the 90 % interval lies inside the band (TOST), else inconclusive, with rounds_needed,
   how many paired rounds in total would likely decide at the effect and spread seen so far;
+- rounds whose log ratio lies beyond Tukey's 3·IQR fences of the run's log ratios are set aside first
+  (a hiccup that hit one block of a round, not the other: the t-test is not robust to them) and the
+  note says how many;
 - fewer than MIN_PAIRS rounds in common: inconclusive, whatever the numbers.
 """
 from __future__ import annotations
@@ -43,6 +46,15 @@ def log_ratios(base: dict[int, float], new: dict[int, float]) -> np.ndarray:
     """log(new / base) for each round present on both sides with a positive time, in round order."""
     rounds = sorted(r for r in set(base) & set(new) if _positive(base[r]) and _positive(new[r]))
     return np.log(np.array([new[r] / base[r] for r in rounds], dtype=float))
+
+
+def without_outliers(logs: np.ndarray) -> np.ndarray:
+    """The log ratios inside Tukey's 3·IQR fences (all of them with fewer than 8: too few to tell)."""
+    if len(logs) < 8:
+        return logs
+    q1, q3 = np.percentile(logs, [25, 75])
+    spread = sps.iqr(logs)
+    return logs[(logs >= q1 - 3 * spread) & (logs <= q3 + 3 * spread)]
 
 
 def _positive(value) -> bool:
@@ -80,10 +92,13 @@ def paired_comparison(base: dict[int, float], new: dict[int, float], threshold: 
                       alpha: float = stats.ALPHA, confidence: float = stats.CONFIDENCE) -> stats.Comparison:
     """new against base paired by round: base and new map a round number to that round's block seconds
     (summed by the caller when a run has several blocks a round); only rounds on both sides count."""
-    logs = log_ratios(base, new)
+    every = log_ratios(base, new)
+    logs = without_outliers(every)
     n = len(logs)
     ratio = float(np.exp(np.mean(logs))) if n else math.nan
     sd = float(np.std(logs, ddof=1)) if n >= 2 else math.nan
+    outliers = len(every) - n
+    note = f"{outliers} outlier round(s) of {len(every)} set aside" if outliers else ""
     common = {"n_base": len(base), "n_new": len(new), "method": PAIRED, "n_pairs": n}
     if n < MIN_PAIRS:
         estimate = rounds_needed(float(np.mean(logs)), sd, threshold, alpha) if n >= 2 else None
@@ -104,4 +119,4 @@ def paired_comparison(base: dict[int, float], new: dict[int, float], threshold: 
         estimate = rounds_needed(float(np.mean(logs)), sd, threshold, alpha)
         needed = max(estimate, n + 1) if estimate is not None else None
     return stats.Comparison(ratio, float(low), float(high), p, verdict=decided, ci90_low=float(low90),
-                            ci90_high=float(high90), rounds_needed=needed, **common)
+                            ci90_high=float(high90), rounds_needed=needed, note=note, **common)

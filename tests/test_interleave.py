@@ -45,7 +45,7 @@ def test_interleaved_runs_learn_exactly_what_they_learn_apart(tiny_env):
 def test_blocks_are_calibrated_to_the_slowest_run_and_the_shortest_gets_its_rounds():
     from mnistbench.interleave import MIN_ROUNDS, calibrate
 
-    assert calibrate([(0.001, 10_000), (0.0001, 10_000)], None) == 200  # 0.2 s of the slowest's steps
+    assert calibrate([(0.001, 10_000), (0.0001, 10_000)], None) == 100  # 0.1 s of the slowest's steps
     assert calibrate([(0.001, 10_000), (0.0001, 357)], None) == 357 // MIN_ROUNDS
     assert calibrate([(0.5, 10)], None) == 1 and calibrate([(0.001, 100)], 7) == 7
 

@@ -114,3 +114,16 @@ def test_rounds_needed_is_none_on_the_threshold_and_grows_with_the_spread():
     small, large = paired.rounds_needed(0.0, 0.02), paired.rounds_needed(0.0, 0.06)
     assert paired.MIN_PAIRS <= small < large
     assert paired.rounds_needed(math.log(1.3), 0.05) < paired.rounds_needed(math.log(1.1), 0.05)
+
+
+def test_a_hiccup_in_one_block_of_a_round_is_set_aside_and_named():
+    from mnistbench.paired import paired_comparison
+
+    rng = np.random.default_rng(3)
+    base = {r: 0.1 * (1 + 0.3 * np.sin(r)) for r in range(1, 31)}  # the machine drifts
+    new = {r: seconds * float(np.exp(rng.normal(0, 0.01))) for r, seconds in base.items()}
+    new[7] *= 1.35  # one block of round 7 hit by something else
+    new[19] *= 0.7
+    result = paired_comparison(base, new)
+    assert result.verdict == "equivalent" and result.n_pairs == 28
+    assert result.note == "2 outlier round(s) of 30 set aside"
