@@ -7,7 +7,8 @@ these VMs drift by ±30 % between minutes. So the test is on the per-round log r
 
 - ratio: exp(mean of log(new / base)) over the rounds present on both sides; its 95 % interval and the
   p-value from the one-sample t-test of those logs against 0 (scipy.stats.ttest_1samp);
-- verdicts as stats.verdict: slower / faster when p < alpha and the ratio is beyond the threshold,
+- verdicts: slower / faster when the whole 95 % interval lies beyond the threshold band (so p < alpha
+  too: as criterion.rs, the interval must clear the noise band; the estimate beyond it is not enough),
   equivalent when the 90 % interval lies inside the band (TOST), else inconclusive, with rounds_needed,
   how many paired rounds in total would likely decide at the effect and spread seen so far;
 - rounds whose log ratio lies beyond Tukey's 3·IQR fences of the run's log ratios are set aside first
@@ -114,6 +115,8 @@ def paired_comparison(base: dict[int, float], new: dict[int, float], threshold: 
         low90, high90 = np.exp(result.confidence_interval(stats.equivalence_confidence(alpha)))
         p = float(result.pvalue)
     decided = stats.verdict(ratio, p, threshold, alpha, (low90, high90))
+    if decided in ("slower", "faster") and not (low > 1 + threshold or high < 1 / (1 + threshold)):
+        decided = "inconclusive"  # as criterion.rs: a change is real when its interval clears the noise band
     needed = None
     if decided == "inconclusive":  # at least one more round than now: this many did not decide
         estimate = rounds_needed(float(np.mean(logs)), sd, threshold, alpha)

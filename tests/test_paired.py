@@ -127,3 +127,15 @@ def test_a_hiccup_in_one_block_of_a_round_is_set_aside_and_named():
     result = paired_comparison(base, new)
     assert result.verdict == "equivalent" and result.n_pairs == 28
     assert result.note == "2 outlier round(s) of 30 set aside"
+
+
+def test_slower_needs_the_whole_interval_beyond_the_band():
+    from mnistbench.paired import paired_comparison
+
+    rng = np.random.default_rng(5)
+    base = {r: 0.1 for r in range(1, 26)}
+    near = {r: 0.1 * 1.06 * float(np.exp(rng.normal(0, 0.04))) for r in base}  # 1.06, interval about ± 1.7 %
+    far = {r: 0.1 * 1.15 * float(np.exp(rng.normal(0, 0.04))) for r in base}
+    near_result, far_result = paired_comparison(base, near), paired_comparison(base, far)
+    assert near_result.p_value < 0.05 and near_result.ratio > 1.05 and near_result.ci_low < 1.05
+    assert near_result.verdict == "inconclusive" and far_result.verdict == "slower"
