@@ -12,7 +12,7 @@ import statistics
 import pytest
 import torch
 
-from mnistbench import cli, data, models, stats, train
+from mnistbench import cli, data, models, paired, stats, train
 from mnistbench.config import for_family
 from mnistbench.perf import floor, notebook_loops, speed, throughput, timing
 from mnistbench.reporting import render
@@ -171,7 +171,8 @@ def test_speed_rows_and_csv(tiny_env, tmp_path, quick):
         assert row["notebook_min_s"] <= row["notebook_s"] <= row["notebook_max_s"]
         for name, base, new in (("notebook_over_mnistbench", "mnistbench", "notebook"),
                                 ("mnistbench_over_bare", "bare", "mnistbench")):
-            expected = stats.compare_times(samples[base], samples[new])
+            # paired by round: each variant was timed once in every round
+            expected = paired.paired_comparison(dict(enumerate(samples[base])), dict(enumerate(samples[new])))
             assert row[name] == pytest.approx(expected.ratio)
             assert row[f"{name}_ci_low"] == pytest.approx(expected.ci_low)
             assert row[f"{name}_ci_low"] <= row[name] <= row[f"{name}_ci_high"]

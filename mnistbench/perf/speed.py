@@ -6,7 +6,7 @@ speed, per (family, implementation) at one batch size, on the same training spli
 - bare:       shuffle + contiguous slices + model.step and nothing else (no bookkeeping at all);
 the three (and the MLP's floor) are interleaved round by round, in an order shuffled each round, so a
 change in machine load hits them alike, and each is quoted as the median (and min/max) of its rounds.
-Each ratio is the ratio of geometric means over the rounds with its 95 % interval (stats.compare_times).
+Each ratio is paired by round: the mean per-round log ratio with its 95 % interval (paired.paired_comparison).
 The notebook's loop is timed over whole epochs unless --notebook-batches asks for a scaled prefix.
 For the MLP the floor is the epoch's matrix-multiply FLOPs over the rate the fastest exact (float32)
 kernel of the device reaches, in the same process, on the very shapes and layouts of the MLP's step
@@ -26,7 +26,7 @@ import statistics
 
 import torch
 
-from .. import data, env, models, registry, stats, train
+from .. import data, env, models, paired, registry, train
 from ..config import ConfigError, check_family, for_family, validate
 from ..reporting import render
 from ..reporting.render import Column
@@ -210,9 +210,9 @@ def step_columns(model, x, y, batch_size, cfg, splits, row, generator, buffers) 
 
 
 def ratio(name: str, base, new) -> dict:
-    """new / base as the ratio of geometric means over the rounds, with its 95 % interval (nan when a
-    side has fewer than two rounds)."""
-    comparison = stats.compare_times(base, new)
+    """new / base paired by round (both were timed once in every round, in a shuffled order): the mean
+    per-round log ratio with its 95 % interval (paired.paired_comparison; nan under three rounds)."""
+    comparison = paired.paired_comparison(dict(enumerate(base)), dict(enumerate(new)))
     return {name: comparison.ratio, f"{name}_ci_low": comparison.ci_low, f"{name}_ci_high": comparison.ci_high}
 
 
