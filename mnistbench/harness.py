@@ -21,6 +21,7 @@ from . import claims, data, executors, files, registry, results
 from .config import ConfigError, check_family, for_family, validate
 from .executors import Progress
 from .files import OutputError
+from .result import now
 from .train import resolve_device
 
 
@@ -69,15 +70,17 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _already_done(out: Path, key: str) -> bool:
-    """Whether a finished run of this configuration from this environment is saved in out (the files of
-    a configuration carry its key in their names: only those are read)."""
+def _already_done(out: Path, key: str, since: str = "") -> bool:
+    """Whether a finished run of this configuration from this environment is saved in out, created at
+    or after `since` (UTC, as RunResult.created; the files of a configuration carry its key in their
+    names: only those are read)."""
     for path in (Path(out) / "runs").glob(f"*-{key}-*.json"):
         try:
             result = results.read_result(path)
         except results.ResultError:
             continue
-        if result.finished and result.config_key == key and results.same_environment(result):
+        if result.finished and result.config_key == key and results.same_environment(result) \
+                and result.created >= since:
             return True
     return False
 
@@ -102,7 +105,7 @@ def execute(configs, out, data_root=None, resume=False, executor=None):
     made = [p for p in (out, out / "runs", out / "runs" / ".claims") if not p.exists()] if out is not None else []
     if out is not None:
         check_writable(out)
-    total, skipped, held = len(configs), [], {}
+    total, skipped, held, started = len(configs), [], {}, now()
     done = results.finished_keys(out) if resume else set()
 
     def claimed():
@@ -120,9 +123,11 @@ def execute(configs, out, data_root=None, resume=False, executor=None):
                 skipped.append(Progress("skipped", index, total, cfg,
                                         note=f"being trained by process {claim['pid']} on {claim['host']}"))
                 continue
-            if resume and _already_done(out, key):  # finished by another command since we started
+            # finished by a command beside this one (since this one started), or at all with --resume
+            if _already_done(out, key, "" if resume else started):
                 claims.release(claim)
-                skipped.append(Progress("skipped", index, total, cfg, note="already done (--resume)"))
+                note = "already done (--resume)" if resume else "trained meanwhile by another command"
+                skipped.append(Progress("skipped", index, total, cfg, note=note))
                 continue
             held[index] = claim
             yield index, cfg
