@@ -89,14 +89,14 @@ def make_folder(folder, what: str = "output folder") -> Path:
     return folder
 
 
-def save_or_stop(save, record: dict, out, saved_before: int = 0):
+def save_or_stop(save, record, out, saved_before: int = 0):
     """save(record, out) for a sweep's save loop: an OSError (a full disk, a folder made read-only) stops
     the sweep with an OutputError saying which run could not be saved and that the earlier ones are."""
     try:
         return save(record, out)
     except (OSError, OutputError) as exc:
         why = reason(exc) if isinstance(exc, OSError) else str(exc)
-        raise OutputError(f"stopped: run {record.get('run_id', '?')} finished but could not be saved in "
+        raise OutputError(f"stopped: run {record.run_id} finished but could not be saved in "
                           f"{out} ({why}); the {saved_before} run(s) saved before it are intact") from None
 
 

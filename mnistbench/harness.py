@@ -20,7 +20,6 @@ from pathlib import Path
 from . import claims, data, executors, files, registry, results
 from .config import ConfigError, check_family, for_family, validate
 from .executors import Progress
-from .files import OutputError
 from .result import now
 from .train import resolve_device
 
@@ -144,7 +143,7 @@ def execute(configs, out, data_root=None, resume=False, executor=None):
             if event.kind == "done":
                 if out is not None:
                     event.result.timing  # derived before the save, so that its line follows the save at once
-                    _save(event.result, out, counts["done"])  # its claim is kept until the command ends:
+                    files.save_or_stop(results.save, event.result, out, counts["done"])  # its claim is kept until the command ends:
                     # a command started beside this one must not train it again
                 counts["done"] += 1
                 counts["failed"] += event.result.status == "failed"
@@ -166,15 +165,6 @@ def _remove_if_empty(folder: Path) -> None:
         folder.rmdir()
     except OSError:  # not empty, or gone: leave it
         pass
-
-
-def _save(result, out: Path, saved_before: int) -> None:
-    """Save a finished run; a full disk or a folder made read-only stops the grid with one line."""
-    try:
-        results.save(result, out)
-    except OSError as exc:
-        raise OutputError(f"stopped: run {result.run_id} finished but could not be saved in {out} "
-                          f"({files.reason(exc)}); the {saved_before} run(s) saved before it are intact") from None
 
 
 def _main_thread() -> bool:

@@ -41,30 +41,23 @@ class BlockDone:
     result: RunResult | None = None
 
 
-def use_threads(count: int) -> None:
-    """torch's intra-op thread count, set only when it changes: setting it rebuilds the thread pool,
-    which costs more than a block of small steps."""
-    if torch.get_num_threads() != count:
-        torch.set_num_threads(count)
-
-
 def local_lane(cfg, splits, group: str, order_seed: int):
     """A run as a lane. Yields (seconds per update from the warm-up, updates the whole run would make)
     first, for calibration, then a BlockDone for each (round, steps) it is sent."""
     device = splits.train.x.device
     default_threads = torch.get_num_threads()
     threads = cfg.threads or default_threads
-    use_threads(threads)
+    train.use_threads(threads)
     noise = env.noise_start()
     step_seconds = train.warm_up(cfg, splits, device, steps=5)
     model = models.build(cfg, splits.n_features, splits.n_classes, device)
     steps = train.training(model, splits, cfg)
-    use_threads(default_threads)
+    train.use_threads(default_threads)
     total_steps = cfg.epochs * -(-len(splits.train) // cfg.batch_size)
     round_, block_steps = yield step_seconds, total_steps
     blocks, epoch_seconds, fitted = [], 0.0, None
     while True:
-        use_threads(threads)  # each block under its own run's thread count
+        train.use_threads(threads)  # each block under its own run's thread count
         epochs, done, seconds = [], 0, 0.0
         train.sync(device)
         started = time.perf_counter()
@@ -90,7 +83,7 @@ def local_lane(cfg, splits, group: str, order_seed: int):
         if fitted is not None:
             record = Interleave(group, block_steps, order_seed, tuple(blocks))
             result = train.finish(cfg, model, splits, fitted, env.noise_since(noise), interleave=record)
-        use_threads(default_threads)
+        train.use_threads(default_threads)
         round_, block_steps = yield BlockDone(seconds, done, tuple(epochs), result)
 
 
@@ -151,6 +144,6 @@ def runs(executor, todo, total: int, arrays, data_root=None):
     finally:
         for _, _, lane in live.values():
             lane.close()
-        use_threads(threads)  # a block cut short by Ctrl-C may have left its run's count
+        train.use_threads(threads)  # a block cut short by Ctrl-C may have left its run's count
     yield from local_runs(apart, total, arrays)
 

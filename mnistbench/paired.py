@@ -33,16 +33,6 @@ POWER = 0.9  # rounds_needed aims at deciding in this share of repeats, not in h
 MAX_ROUNDS = 10_000  # beyond this many rounds a difference is taken as one that cannot be decided
 
 
-def round_seconds(blocks) -> dict[int, float]:
-    """Round -> seconds of one run's raw block times ({"round": int, "seconds": float} each), summing the
-    blocks a run ran in the same round."""
-    totals: dict[int, float] = {}
-    for block in blocks:
-        if _positive(block.get("seconds")):
-            totals[int(block["round"])] = totals.get(int(block["round"]), 0.0) + float(block["seconds"])
-    return totals
-
-
 def log_ratios(base: dict[int, float], new: dict[int, float]) -> np.ndarray:
     """log(new / base) for each round present on both sides with a positive time, in round order."""
     rounds = sorted(r for r in set(base) & set(new) if _positive(base[r]) and _positive(new[r]))

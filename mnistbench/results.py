@@ -66,7 +66,6 @@ class Loaded:
     files set aside (extra path, kept path, why), each to be named in a warning."""
 
     results: list[RunResult] = field(default_factory=list)
-    paths: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     duplicates: list[tuple[Path, Path, str]] = field(default_factory=list)
 
@@ -112,7 +111,6 @@ def load(folder: Path) -> Loaded:
             if path != kept_path:
                 loaded.duplicates.append((path, kept_path, _why(kept, kept_path, result, path)))
         loaded.results.append(kept)
-        loaded.paths.append(kept_path)
     return loaded
 
 

@@ -254,6 +254,13 @@ def finish(cfg: RunConfig, model, splits, fitted: Fitted, noise: dict, solver=(N
         **extra)
 
 
+def use_threads(count: int) -> None:
+    """torch's intra-op thread count, set only when it changes: setting it rebuilds the thread pool,
+    which costs more than a block of small steps (interleave.py switches it every block)."""
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
+
+
 def run_events(cfg: RunConfig, splits):
     """Train cfg's model on splits (already on the device): yields each Epoch as it ends, then the
     RunResult. torch's thread count is cfg.threads during the run and restored after."""
@@ -261,7 +268,7 @@ def run_events(cfg: RunConfig, splits):
     threads = torch.get_num_threads()
     try:
         if cfg.threads is not None:
-            torch.set_num_threads(cfg.threads)
+            use_threads(cfg.threads)
         noise = env.noise_start()  # before any of this run's own work
         warm_up(cfg, splits, device)
         model = models.build(cfg, splits.n_features, splits.n_classes, device)
@@ -276,7 +283,7 @@ def run_events(cfg: RunConfig, splits):
             yield fitted.history[0]
             yield finish(cfg, model, splits, fitted, env.noise_since(noise), solver=(n_iter, converged))
     finally:
-        torch.set_num_threads(threads)
+        use_threads(threads)
 
 
 def run_one(cfg: RunConfig, splits) -> RunResult:

@@ -415,8 +415,12 @@ def test_save_or_stop_names_the_run_and_what_is_intact(tmp_path):
     def full_disk(record, out):
         raise OSError(errno.ENOSPC, "No space left on device")
 
+    from dataclasses import replace
+
+    from conftest import make_result
+
     with pytest.raises(mnistbench.OutputError) as caught:
-        files.save_or_stop(full_disk, {"run_id": "softmax-manual-abc"}, tmp_path, saved_before=3)
+        files.save_or_stop(full_disk, replace(make_result(), run_id="softmax-manual-abc"), tmp_path, saved_before=3)
     message = str(caught.value)
     assert "softmax-manual-abc" in message and "3 run(s) saved before it are intact" in message
     assert "no space left" in message and "\n" not in message

@@ -41,12 +41,6 @@ def test_only_rounds_on_both_sides_are_paired_whatever_their_order():
     assert shuffled == result
 
 
-def test_round_seconds_sums_the_blocks_of_a_round():
-    blocks = [{"round": 1, "seconds": 0.5}, {"round": 0, "seconds": 1.0}, {"round": 1, "seconds": 0.25},
-              {"round": 2, "seconds": None}]
-    assert paired.round_seconds(blocks) == {0: 1.0, 1: 0.75}
-
-
 def test_the_interval_and_p_value_are_the_one_sample_t_test_of_the_log_ratios():
     base, new = interleaved(np.random.default_rng(1), 8, 1.2, noise=0.05)
     logs = np.log([new[r] / base[r] for r in range(8)])

@@ -7,9 +7,10 @@ from __future__ import annotations
 import torch
 
 from mnistbench.models import mlp
+from mnistbench.models.contract import ModeSwitches
 
 
-class HandMLP:
+class HandMLP(ModeSwitches):
     def __init__(self, cfg, n_features, n_classes, generator, relu_mask_first=True, grad_scale=1.0,
                  update_bias=True, bias_frozen_from=None):
         self.lr, self.grad_scale, self.update_bias = cfg.lr, grad_scale, update_bias
@@ -66,12 +67,6 @@ class HandMLP:
     def to(self, device):
         self.weights = [w.to(device) for w in self.weights]
         self.biases = [b.to(device) for b in self.biases]
-        return self
-
-    def train(self):
-        return self
-
-    def eval(self):
         return self
 
 

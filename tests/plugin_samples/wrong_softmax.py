@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import torch
 
+from mnistbench.models.contract import ModeSwitches
 
-class HandSoftmax:
+
+class HandSoftmax(ModeSwitches):
     def __init__(self, cfg, n_features, n_classes, grad_scale=1.0, update_bias=True, lr_scale_from=None,
                  sum_loss=False):
         self.lr, self.grad_scale, self.update_bias = cfg.lr, grad_scale, update_bias
@@ -41,12 +43,6 @@ class HandSoftmax:
 
     def to(self, device):
         self.W, self.b = self.W.to(device), self.b.to(device)
-        return self
-
-    def train(self):
-        return self
-
-    def eval(self):
         return self
 
 
