@@ -105,15 +105,11 @@ def execute(configs, out, data_root=None, resume=False, executor=None):
     if out is not None:
         check_writable(out)
     total, skipped, held, started = len(configs), [], {}, now()
-    done = results.finished_keys(out) if resume else set()
 
     def claimed():
         """The points to run, each claimed just before the executor takes it."""
         for index, cfg in enumerate(configs, 1):
             key = results.config_key(cfg)
-            if key in done:
-                skipped.append(Progress("skipped", index, total, cfg, note="already done (--resume)"))
-                continue
             if out is None:
                 yield index, cfg
                 continue
@@ -143,8 +139,8 @@ def execute(configs, out, data_root=None, resume=False, executor=None):
             if event.kind == "done":
                 if out is not None:
                     event.result.timing  # derived before the save, so that its line follows the save at once
-                    files.save_or_stop(results.save, event.result, out, counts["done"])  # its claim is kept until the command ends:
-                    # a command started beside this one must not train it again
+                    # its claim is kept until the command ends: a command beside this one must not retrain it
+                    files.save_or_stop(results.save, event.result, out, counts["done"])
                 counts["done"] += 1
                 counts["failed"] += event.result.status == "failed"
                 event = replace(event, **counts)
