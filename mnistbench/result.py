@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from .config import RunConfig
@@ -207,3 +207,7 @@ class RunResult:
         row.update(per_class_acc=self.per_class_acc, split_sizes=dict(self.split_sizes),
                    confusion=[list(r) for r in self.confusion] if self.confusion is not None else None)
         return row
+
+    def with_env(self, **changes) -> RunResult:
+        """The same run described as made elsewhere (another host, torch or Python environment)."""
+        return replace(self, env={**self.env, **changes})
