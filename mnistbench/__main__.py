@@ -2,9 +2,9 @@
 import sys
 
 try:
-    from .cli import main
+    from .cli import program
 except KeyboardInterrupt:
     print("mnistbench: interrupted", file=sys.stderr)
     raise SystemExit(130) from None
 
-raise SystemExit(main())
+program()

@@ -113,18 +113,20 @@ def execute(configs, out, data_root=None, resume=False, executor=None):
             if out is None:
                 yield index, cfg
                 continue
-            claim = claims.take(out, key)
+            with claims.signals_deferred():  # a Ctrl-C or SIGTERM lands before the claim or after it is held
+                claim = claims.take(out, key)
+                if not isinstance(claim, dict):
+                    held[index] = claim
             if isinstance(claim, dict):
                 skipped.append(Progress("skipped", index, total, cfg,
                                         note=f"being trained by process {claim['pid']} on {claim['host']}"))
                 continue
             # finished by a command beside this one (since this one started), or at all with --resume
             if _already_done(out, key, "" if resume else started):
-                claims.release(claim)
+                claims.release(held.pop(index))
                 note = "already done (--resume)" if resume else "trained meanwhile by another command"
                 skipped.append(Progress("skipped", index, total, cfg, note=note))
                 continue
-            held[index] = claim
             yield index, cfg
 
     counts = {"done": 0, "failed": 0}

@@ -202,6 +202,30 @@ def test_signal_mid_sweep_then_resume(tmp_path, tiny_root, uninterrupted, sig):
     assert outcome(complete) == outcome(uninterrupted)  # same configs, same results, bit for bit
 
 
+@pytest.mark.parametrize("where", ["claims.take", "harness._already_done"])
+def test_an_interrupt_between_claiming_and_training_leaves_no_claim(tmp_path, tiny_root, monkeypatch, where):
+    """A signal lands just after a claim is taken (in the claim itself, or while the folder is read for a
+    finished run of it): the claim is released on the way out all the same."""
+    from mnistbench import harness
+    from mnistbench.config import for_family
+
+    module, name = where.split(".")
+    target = {"claims": claims, "harness": harness}[module]
+    original = getattr(target, name)
+
+    def then_interrupted(*args, **kwargs):
+        value = original(*args, **kwargs)
+        if module == "claims" or value is False:  # after the claim file exists
+            signal.raise_signal(signal.SIGTERM)  # turned into a KeyboardInterrupt by execute
+        return value
+
+    monkeypatch.setattr(target, name, then_interrupted)
+    configs = [for_family("softmax", "manual", epochs=1, seed=seed) for seed in (0, 1)]
+    with pytest.raises(KeyboardInterrupt):
+        list(harness.execute(configs, tmp_path / "out", data_root=tiny_root))
+    assert not list((tmp_path / "out" / "runs" / ".claims").glob("*.json"))
+
+
 def test_two_processes_writing_one_folder(tmp_path, tiny_root):
     """Two processes on one grid into one folder: each configuration is claimed before it trains, so one
     held by the other process is skipped (and named) rather than trained twice at once; no file is lost

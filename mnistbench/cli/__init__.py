@@ -59,6 +59,24 @@ def main(argv=None) -> int:
             signal.signal(signal.SIGINT, previous)
 
 
+def program() -> None:
+    """The `mnistbench` program (console script and `python -m mnistbench`): main, then exit with its status.
+
+    After a Ctrl-C it leaves without the interpreter's teardown: a KeyboardInterrupt that landed inside a C
+    extension's import (torch's) can leave CPython marking it "unhandled" although main caught it, and CPython
+    then ends by killing itself with SIGINT (status -2) instead of exiting 130. Every run is on disk already.
+    """
+    status = main()
+    if status == INTERRUPTED:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(INTERRUPTED)
+    raise SystemExit(status)
+
+
 def _main(argv) -> int:
     try:
         args = build_parser().parse_args(argv)
