@@ -5,7 +5,7 @@ The Python API (docs/plugins.md), importable from here; each name is loaded on f
 
     run, sweep, study, load_results, report, compare, plan              train and read (mnistbench.api)
     register, register_family, unregister, Family, DataRecipe,          bring your own implementation
-    Implementation, families, implementations, PluginWarning            (mnistbench.registry)
+    Implementation, deferred, families, implementations, PluginWarning  (mnistbench.registry)
     RunConfig, ConfigError, ConfigTypeError                             (mnistbench.config)
     DataError, OutputError, ResultError                                 (data, files, results)
 
@@ -28,14 +28,14 @@ __version__ = "0.1.0"
 _EXPORTS = {
     **dict.fromkeys(("run", "sweep", "study", "load_results", "report", "compare", "plan"), "api"),
     **dict.fromkeys(("register", "register_family", "unregister", "Family", "DataRecipe", "Implementation",
-                     "families", "implementations", "PluginWarning"), "registry"),
+                     "deferred", "families", "implementations", "PluginWarning"), "registry"),
     **dict.fromkeys(("RunConfig", "ConfigError", "ConfigTypeError"), "config"),
     "DataError": "data", "OutputError": "files", "ResultError": "results",
 }
 __all__ = [  # noqa: RUF022 (grouped as above)
     "run", "sweep", "study", "load_results", "report", "compare", "plan",
-    "register", "register_family", "unregister", "Family", "DataRecipe", "Implementation", "families",
-    "implementations", "PluginWarning", "RunConfig", "ConfigError", "ConfigTypeError", "DataError", "OutputError", "ResultError",
+    "register", "register_family", "unregister", "Family", "DataRecipe", "Implementation", "deferred",
+    "families", "implementations", "PluginWarning", "RunConfig", "ConfigError", "ConfigTypeError", "DataError", "OutputError", "ResultError",
 ]
 
 

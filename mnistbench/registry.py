@@ -1,7 +1,7 @@
 """The one registry: model families and their implementations, built in or from plugins.
 
 A family is one module that declares a `FAMILY` (its defaults and data recipe) and a list
-`IMPLEMENTATIONS`. Built-in families are the modules of `mnistbench.models` that define `FAMILY`;
+`IMPLEMENTATIONS`. Built-in families are the modules of `mnistbench.catalog` that define `FAMILY`;
 plugins are installed packages that declare an entry point in the group `mnistbench.implementations`:
 a module shaped like a family module (FAMILY optional), or a callable that calls `register` /
 `register_family`. Everything is loaded on first use, never at import time. The records themselves
@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from .spec import DataRecipe, Family, Implementation  # noqa: F401 (re-exported: mnistbench.DataRecipe, ...)
+from .spec import DataRecipe, Family, Implementation, deferred  # noqa: F401 (re-exported: mnistbench.DataRecipe, ...)
 
 ENTRY_POINT_GROUP = "mnistbench.implementations"
 BUILT_IN = "built in"
@@ -33,6 +33,7 @@ class PluginWarning(UserWarning):
 class _Registry:
     families: dict = field(default_factory=dict)  # name -> Family, in registration order
     implementations: dict = field(default_factory=dict)  # (family, name) -> Implementation
+    modules: dict = field(default_factory=dict)  # family name -> the module that declared its FAMILY
     loaded: bool = False
     loading: str = IN_PROCESS  # the origin given to what is registered now (a plugin while it loads)
 
@@ -146,6 +147,7 @@ def unregister(family: str, impl: str | None = None) -> None:
         _REGISTRY.implementations.pop((family, impl), None)
         return
     _REGISTRY.families.pop(family, None)
+    _REGISTRY.modules.pop(family, None)
     for key in [k for k in _REGISTRY.implementations if k[0] == family]:
         del _REGISTRY.implementations[key]
 
@@ -158,23 +160,25 @@ def _register_module(module) -> None:
     """Register a family module: its FAMILY if it has one (a clash skips the whole module: its
     implementations belong to its own family, not to the one already there), then IMPLEMENTATIONS."""
     family = getattr(module, "FAMILY", None)
-    if family is not None and _add_family(family) is None:
-        return
+    if family is not None:
+        if _add_family(family) is None:
+            return
+        _REGISTRY.modules[family.name] = module
     for entry in getattr(module, "IMPLEMENTATIONS", ()):
         _add(entry)
 
 
 def _load() -> None:
-    """Built-in families first (the modules of mnistbench.models defining FAMILY), then plugins."""
+    """Built-in families first (the modules of mnistbench.catalog defining FAMILY), then plugins."""
     if _REGISTRY.loaded:
         return
     _REGISTRY.loaded = True
-    from . import models
+    from . import catalog as package
 
     _REGISTRY.loading = BUILT_IN
     try:
-        for info in pkgutil.iter_modules(models.__path__):
-            module = importlib.import_module(f"{models.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
             if hasattr(module, "FAMILY"):
                 _register_module(module)
     finally:
@@ -208,6 +212,7 @@ def _load_plugin(point, origin: str) -> None:
     except Exception as exc:  # a broken plugin must not break mnistbench
         for name in set(_REGISTRY.families) - families:
             del _REGISTRY.families[name]
+            _REGISTRY.modules.pop(name, None)
         for key in set(_REGISTRY.implementations) - implementations:
             del _REGISTRY.implementations[key]
         _warn(origin, f"failed to load ({point.name} = {point.value}): {type(exc).__name__}: {exc}")
@@ -227,6 +232,13 @@ def family(name: str) -> Family:
     """The Family called name; KeyError if there is none (config.validate gives the user's error)."""
     _load()
     return _REGISTRY.families[name]
+
+
+def family_module(name: str):
+    """The module that declared the family's FAMILY (a built-in's, a plugin's), where its hooks live
+    (flops_per_sample, layer_sizes, SPEED_TARGETS); None for one registered by register_family."""
+    _load()
+    return _REGISTRY.modules.get(name)
 
 
 def implementations(family: str | None = None) -> list[Implementation]:

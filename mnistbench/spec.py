@@ -1,11 +1,13 @@
 """What a model family and an implementation are: the DataRecipe, Family and Implementation records.
 
-They live apart from the registry so that a family module (mnistbench.models.*) can declare its FAMILY
-and IMPLEMENTATIONS without importing the registry that discovers it. mnistbench.registry re-exports
+They live apart from the registry so that a family module (mnistbench.catalog.*) can declare its FAMILY
+and IMPLEMENTATIONS without importing the registry that discovers it; deferred names a factory that is
+imported only when a model is built. mnistbench.registry re-exports
 all three (`mnistbench.Family` etc. are the same classes).
 """
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -76,3 +78,16 @@ class Implementation:
     description: str = ""
     dtypes: tuple[str, ...] = ("float32",)
     origin: str = ""
+
+
+def deferred(target: str) -> Callable:
+    """The factory "package.module:function", imported on its first call: the built-in families list
+    their implementations without importing torch, which only training needs."""
+    module_name, _, name = target.partition(":")
+
+    def factory(cfg, n_features, n_classes, generator):
+        return getattr(importlib.import_module(module_name), name)(cfg, n_features, n_classes, generator)
+
+    factory.__name__ = factory.__qualname__ = name
+    factory.target = target
+    return factory

@@ -295,6 +295,20 @@ def test_help_and_parsing_import_nothing_heavy():
     assert proc.returncode == 0, proc.stderr
 
 
+def test_list_imports_nothing_heavy_and_names_every_builtin():
+    """`mnistbench list` reads the catalog (families and the names of their factories) without importing
+    torch, pandas or scipy; the factories themselves load when a model is built."""
+    code = ("import sys, contextlib, io\nfrom mnistbench import cli\nout = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out):\n    assert cli.main(['list']) == 0\n"
+            "heavy = {'torch', 'pandas', 'scipy', 'matplotlib'} & set(sys.modules)\nassert not heavy, heavy\n"
+            "print(out.getvalue())\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
+                          env=subprocess_env())
+    assert proc.returncode == 0, proc.stderr
+    rows = {tuple(line.split()[:2]) for line in proc.stdout.splitlines()}
+    assert {("mlp", "manual"), ("mlp", "builtin"), ("softmax", "handgrad"), ("logistic", "sklearn")} <= rows
+
+
 def test_ctrl_c_while_importing_and_twice_is_130_one_line(tmp_path, tiny_root):
     argv = [sys.executable, "-m", "mnistbench", "sweep", "--family", "mlp", "--impl", "manual", "--hidden", "8",
             "--epochs", "50", "--no-early-stop", "--seed", "0,1,2,3", "--data-root", str(tiny_root),

@@ -152,10 +152,7 @@ IMPL_COLUMNS = ("family", "impl", "iterative", "twin", "origin", "description")
 
 def cmd_list(args):
     """The families with their defaults and data recipe, then every implementation and where it came from."""
-    import pandas as pd
-
-    from ..reporting import render
-    from ..reporting.render import Column
+    from ..reporting.render import Column, text_table
 
     families = [{"family": f.name, "lr": f"{f.defaults['lr']:g}", "batch": str(f.defaults["batch_size"]),
                  "epochs": str(f.defaults["epochs"]), "patience": str(f.defaults["patience"] or "off"),
@@ -165,7 +162,7 @@ def cmd_list(args):
               "twin": e.twin or "", "origin": e.origin, "description": e.description}
              for e in registry.implementations()]
     for rows, names in ((families, FAMILY_COLUMNS), (impls, IMPL_COLUMNS)):
-        print(render.to_text(pd.DataFrame(rows, columns=list(names)), [Column(n, fmt="text") for n in names]))
+        print(text_table([Column(n).title() for n in names], [[row[name] for name in names] for row in rows]))
         print()
     print("Add your own: a plugin package with a `mnistbench.implementations` entry point, or "
           "mnistbench.register() in a script (docs/plugins.md).")

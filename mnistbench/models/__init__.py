@@ -1,7 +1,7 @@
-"""Model families, one module each (its FAMILY, its math, its IMPLEMENTATIONS), and building a model.
+"""The math of the model families, one module each (its models and their factories), and building a model.
 
-The registry (mnistbench.registry) discovers the family modules in this package; nothing here lists
-them. See models.contract for what a model must offer.
+The families themselves (defaults, data recipe, which factories exist) are declared in mnistbench.catalog,
+which names these factories without importing torch. See models.contract for what a model must offer.
 """
 from __future__ import annotations
 

@@ -8,20 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import DTYPES
-from ..spec import Implementation
 from .contract import ModeSwitches
 from .precision import FLOAT32, Precision, autocast
-
-
-def linear_implementations(family: str, manual, handgrad, builtin, sklearn) -> list[Implementation]:
-    """The four implementations every linear family has, each described by its factory's docstring:
-    manual and handgrad (the builtin's twins), builtin, and scikit-learn's solver (no epochs, no bf16)."""
-    def entry(factory, **options):
-        return Implementation(family, factory.__name__, factory, description=factory.__doc__.strip(), **options)
-
-    return [entry(manual, twin="builtin", dtypes=DTYPES), entry(handgrad, twin="builtin", dtypes=DTYPES),
-            entry(builtin, dtypes=DTYPES), entry(sklearn, iterative=False)]
 
 
 class TensorParams(ModeSwitches):

@@ -8,26 +8,17 @@ handgrad: the same math with the gradient written by hand (dL/dz = (p - y)/B): n
           a handful of ops per step, which is what a dispatch-bound batch of 64 rewards.
 builtin:  nn.Linear + BCEWithLogitsLoss + optim.SGD, starting from the same zero weights.
 sklearn:  LogisticRegression(solver="liblinear", max_iter=100), as in the notebook.
---dtype bfloat16: see models.precision.
+--dtype bfloat16: see models.precision. The family (defaults, data recipe) is declared in
+mnistbench.catalog.logistic.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ..spec import DataRecipe, Family
 from . import precision
-from .common import Builtin, Sklearn, TensorParams, linear_implementations
+from .common import Builtin, Sklearn, TensorParams
 
-FAMILY = Family(
-    name="logistic",
-    description="binary logistic regression on digits 0 and 1: 784 pixels -> one logit",
-    defaults=dict(lr=0.01, batch_size=64, epochs=100, patience=None),
-    recipe=DataRecipe(classes=(0, 1), split="stratified"),
-    n_classes=2,
-    target_val_acc=0.99,
-    position=0,  # the notebook's order
-)
 EPS = 1e-15  # the notebook's clamp, p in [EPS, 1 - EPS]
 
 
@@ -87,11 +78,6 @@ class HandgradLogistic(ManualLogistic):
         return loss, z
 
 
-def flops_per_sample(cfg, n_features, n_classes) -> int:
-    """Matmul FLOPs of one training sample: the forward 2·in·out and dW 2·in·out (one logit)."""
-    return 4 * n_features * 1
-
-
 def manual(cfg, n_features, n_classes, generator):
     """the notebook's code: sigmoid 1/(1+e^-z), clamped BCE, autograd, SGD by hand"""
     return ManualLogistic(n_features, cfg.lr, precision.of(cfg))
@@ -116,5 +102,3 @@ def sklearn(cfg, n_features, n_classes, generator):
 
     return Sklearn(LogisticRegression(solver="liblinear", max_iter=100, random_state=cfg.seed), binary=True)
 
-
-IMPLEMENTATIONS = linear_implementations("logistic", manual, handgrad, builtin, sklearn)

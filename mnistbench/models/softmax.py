@@ -7,25 +7,17 @@ manual:   the notebook's code: softmax with the row max subtracted, cross-entrop
 handgrad: the same loss with the gradient written by hand (dL/dz = (p - onehot)/B), no autograd.
 builtin:  nn.Linear + CrossEntropyLoss + optim.SGD, starting from the same zero weights.
 sklearn:  multinomial LogisticRegression (lbfgs).
---dtype bfloat16: see models.precision.
+--dtype bfloat16: see models.precision. The family (defaults, data recipe) is declared in
+mnistbench.catalog.softmax.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ..spec import DataRecipe, Family
 from . import precision
-from .common import Builtin, Sklearn, TensorParams, linear_implementations
+from .common import Builtin, Sklearn, TensorParams
 
-FAMILY = Family(
-    name="softmax",
-    description="softmax (multinomial logistic) regression: 784 pixels -> one logit per digit",
-    defaults=dict(lr=0.01, batch_size=64, epochs=100, patience=None),
-    recipe=DataRecipe(split="stratified"),
-    target_val_acc=0.90,
-    position=1,  # the notebook's order
-)
 EPS = 1e-15
 
 
@@ -91,11 +83,6 @@ class HandgradSoftmax(ManualSoftmax):
         return loss, z
 
 
-def flops_per_sample(cfg, n_features, n_classes) -> int:
-    """Matmul FLOPs of one training sample: the forward 2·in·out and dW 2·in·out."""
-    return 4 * n_features * n_classes
-
-
 def manual(cfg, n_features, n_classes, generator):
     """the notebook's code: max-subtracted softmax, clamped one-hot CE, autograd"""
     return ManualSoftmax(n_features, n_classes, cfg.lr, precision.of(cfg))
@@ -121,5 +108,3 @@ def sklearn(cfg, n_features, n_classes, generator):
     # lbfgs fits the multinomial model (the only multi-class mode left in recent scikit-learn)
     return Sklearn(LogisticRegression(max_iter=100, random_state=cfg.seed), binary=False)
 
-
-IMPLEMENTATIONS = linear_implementations("softmax", manual, handgrad, builtin, sklearn)

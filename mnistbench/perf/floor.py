@@ -9,7 +9,6 @@ and in lower precisions) is timed on the same GEMMs; the floor an epoch is held 
 from __future__ import annotations
 
 import functools
-import importlib
 import itertools
 import math
 import statistics
@@ -18,6 +17,7 @@ import torch
 
 from .. import registry
 from ..config import for_family
+from ..catalog import mlp
 from ..reporting import render
 from ..reporting.render import Column
 from . import backends
@@ -28,30 +28,13 @@ PEAK_SIZE = 1024  # the square sgemm of the peak rate
 FLOOR_COLUMNS = ["backend", "kernel", "precision", "exact", "gflops", "floor_s", "floor_min_s", "floor_max_s",
                  "max_rel_error", "rounds", "batch_size", "note"]
 
-def family_module(family: str):
-    """The module that defines a family (FAMILY, its math, its IMPLEMENTATIONS), found through its
-    implementations' factories; None for a family registered without one (a script's)."""
-    for entry in registry.implementations(family):
-        module = importlib.import_module(entry.factory.__module__)
-        if getattr(getattr(module, "FAMILY", None), "name", None) == family:
-            return module
-    return None
-
-
 def family_hook(family: str, name: str):
     """A module-level function or value a family module may define (flops_per_sample, layer_sizes,
     SPEED_TARGETS), or None."""
-    module = family_module(family) if family in registry.families() else None
-    return getattr(module, name, None)
+    return getattr(registry.family_module(family), name, None)
 
 
-def stack_flops_per_sample(sizes) -> int:
-    """Matmul FLOPs of one training sample of the products step_gemms lists for a stack of linear layers
-    of these sizes: forward 2·in·out per layer, dW 2·in·out per layer, dX 2·in·out above the first."""
-    layers = list(itertools.pairwise(sizes))
-    return sum(2 * i * o * (2 if index == 0 else 3) for index, (i, o) in enumerate(layers))
-
-
+stack_flops_per_sample = mlp.stack_flops_per_sample  # FLOPs of the products step_gemms lists
 mlp_flops_per_sample = stack_flops_per_sample  # the name older callers use
 
 

@@ -23,8 +23,8 @@ from torch.nn import init
 from torch.utils.data import DataLoader, TensorDataset, random_split
 
 from ..data import TORCHVISION_CLASS, DataError
-from ..models.mlp import MEAN as MLP_MEAN
-from ..models.mlp import STD as MLP_STD
+from ..catalog.mlp import MEAN as MLP_MEAN
+from ..catalog.mlp import STD as MLP_STD
 from ..train import sync
 
 EPS = 1e-15  # the notebook's clamp in both linear losses

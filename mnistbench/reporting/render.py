@@ -179,7 +179,11 @@ def to_markdown(frame: pd.DataFrame, columns=None, na_text: str = MISSING) -> st
 
 def to_text(frame: pd.DataFrame, columns=None, na_text: str = "-") -> str:
     """Aligned plain text for a terminal: a header, a rule, one line per row."""
-    header, body = cells(frame, columns, na_text)
+    return text_table(*cells(frame, columns, na_text))
+
+
+def text_table(header: list[str], body: list[list[str]]) -> str:
+    """Cells already formatted, laid out as to_text does (`mnistbench list` uses it without pandas)."""
     widths = [max(len(x) for x in col) for col in zip(header, *body)] if header else []
     lines = ["  ".join(x.ljust(w) for x, w in zip(line, widths)).rstrip() for line in [header, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))

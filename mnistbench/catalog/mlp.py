@@ -1,0 +1,48 @@
+"""Feed-forward ReLU network 784-512-128-10 (hidden sizes configurable). The math is in
+mnistbench.models.mlp."""
+from __future__ import annotations
+
+import itertools
+
+from ..config import DTYPES
+from ..spec import DataRecipe, Family, Implementation, deferred
+
+MEAN, STD = 0.1307, 0.3081  # the notebook's Normalize((0.1307,), (0.3081,))
+FAMILY = Family(
+    name="mlp",
+    description="feed-forward ReLU network 784-512-128-10 (hidden sizes configurable)",
+    defaults=dict(lr=0.01, batch_size=64, epochs=40, patience=3, hidden=(512, 128)),
+    recipe=DataRecipe(split="holdout", standardize=(MEAN, STD)),
+    uses_hidden=True,
+    target_val_acc=0.97,
+    position=2,  # the notebook's order
+)
+
+
+def layer_sizes(cfg, n_features, n_classes) -> list[int]:
+    """The layer stack (nn.Linear layout): mnistbench.perf's floor times its step's GEMMs on these sizes."""
+    return [n_features, *cfg.hidden, n_classes]
+
+
+def stack_flops_per_sample(sizes) -> int:
+    """Matmul FLOPs of one training sample of a stack of linear layers: forward 2·in·out per layer,
+    backward dW 2·in·out per layer and dX 2·in·out for every layer but the first (nothing needs dL/dx)."""
+    layers = list(itertools.pairwise(sizes))
+    forward = sum(2 * i * o for i, o in layers)
+    return 2 * forward + sum(2 * i * o for i, o in layers[1:])
+
+
+def flops_per_sample(cfg, n_features, n_classes) -> int:
+    """Matmul FLOPs of one training sample of this family (perf: throughput's GFLOP/s, speed's floor)."""
+    return stack_flops_per_sample(layer_sizes(cfg, n_features, n_classes))
+
+
+# speed's portable target: the manual step within 1.3x of the fastest exact kernel's floor, on any CPU
+SPEED_TARGETS = [("manual", "mnistbench_over_floor", "max", 1.3)]
+
+IMPLEMENTATIONS = [
+    Implementation("mlp", "manual", deferred("mnistbench.models.mlp:manual"), twin="builtin", dtypes=DTYPES,
+                   description="the notebook's ManualFeedForward: backward pass written by hand, SGD by hand"),
+    Implementation("mlp", "builtin", deferred("mnistbench.models.mlp:builtin"), dtypes=DTYPES,
+                   description="the same layers in nn.Sequential, CrossEntropyLoss, autograd, optim.SGD"),
+]
