@@ -301,3 +301,10 @@ def test_user_mistakes_exit_2_with_one_line_and_write_nothing(sources, tmp_path,
     err = capsys.readouterr().err
     assert err.startswith("mnistbench") and len(err.strip().splitlines()) == 1 and message in err, err
     assert not out.exists()
+
+
+def test_by_dtype_takes_float32_as_the_base():
+    from mnistbench.reporting.pairing import group_order
+
+    assert sorted(["bfloat16", "float32", "unset"], key=group_order) == ["float32", "bfloat16", "unset"]
+    assert sorted(["0.1", "0.05", "2.13.0", "2.9.0"], key=group_order) == ["0.05", "0.1", "2.9.0", "2.13.0"]

@@ -18,7 +18,7 @@ import pytest
 from conftest import make_digits, write_dataset, write_idx
 
 import mnistbench
-from mnistbench import cli, files
+from mnistbench import cli, files, results
 from mnistbench.data import DataError, load_arrays, read_idx
 
 FAST = ["--family", "softmax", "--epochs", "1", "--quiet"]
@@ -282,6 +282,24 @@ def test_an_ascii_terminal_gets_compare_output_and_utf8_files(tmp_path):
     assert proc.returncode in (0, 1), proc.stderr.decode()
     assert b"Traceback" not in proc.stderr and b"acc" in proc.stdout
     assert "Δ acc" in (tmp_path / "out" / "compare.md").read_text(encoding="utf-8")
+
+
+def test_an_ascii_locale_trains_and_reports_in_utf8_files(tmp_path, tiny_root):
+    """The C locale with UTF-8 mode and locale coercion off: Python's preferred encoding is ASCII there, and
+    every file is still written (and read back) as UTF-8."""
+    ascii_env = subprocess_env(PYTHONUTF8="0", PYTHONCOERCECLOCALE="0", LC_ALL="C", LANG="C")
+    probe = subprocess.run([sys.executable, "-c", "import locale; print(locale.getpreferredencoding(False))"],
+                           capture_output=True, text=True, env=ascii_env, check=True)
+    if "ascii" not in probe.stdout.lower() and "ansi_x3.4" not in probe.stdout.lower():
+        pytest.skip(f"this Python keeps {probe.stdout.strip()} in the C locale")
+    out = tmp_path / "out"
+    for argv in (["run", "--family", "logistic", "--impl", "manual,handgrad", "--epochs", "1", "--data-root",
+                  str(tiny_root), "--out", str(out)], ["report", str(out)]):
+        proc = subprocess.run([sys.executable, "-m", "mnistbench", *argv], capture_output=True, timeout=300,
+                              check=False, env=ascii_env)
+        assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr.decode()
+    assert "±" in (out / "report.md").read_text(encoding="utf-8")
+    assert len(results.load_results(out)) == 2
 
 
 # ---------------------------------------------------------------- signals, pipes, imports

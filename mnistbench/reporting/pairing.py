@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from .. import registry, stats
-from ..config import ConfigError, RunConfig
+from ..config import DTYPES, ConfigError, RunConfig
 
 NOT_PAIRED = ("seed", "tags", "threads")
 # what a row says differs between its two sides (env keys of a run record)
@@ -132,9 +132,12 @@ def version_key(version: str):
 
 
 def group_order(label: str):
-    """Numbers by value (0.05 before 0.1), then versions and words (2.9.0 before 2.13.0), unset last."""
+    """Numbers by value (0.05 before 0.1), then versions and words (2.9.0 before 2.13.0), unset last;
+    precisions in config.DTYPES order, so float32 is the base that bfloat16 is compared with."""
     if label == "unset":
         return (2, 0.0, ((), ""))
+    if label in DTYPES:
+        return (1, float(DTYPES.index(label)), ((), ""))
     try:
         return (0, float(label), ((), ""))
     except ValueError:
