@@ -6,16 +6,11 @@ started beside it must not train the configuration again once it is saved). A cl
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import socket
-import threading
 import time
 from pathlib import Path
-
-DEFERRED = {signal.SIGINT, signal.SIGTERM}
 
 
 def _folder(out: Path) -> Path:
@@ -68,17 +63,3 @@ def take(out: Path, key: str) -> Path | dict:
 def release(path: Path) -> None:
     Path(path).unlink(missing_ok=True)
 
-
-@contextlib.contextmanager
-def signals_deferred():
-    """Ctrl-C and SIGTERM wait until the block is left (then they are raised as usual): a claim is either
-    not taken or taken and recorded as held, never taken and forgotten. Main thread only (elsewhere no
-    signal handler runs anyway)."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, DEFERRED)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)

@@ -12,12 +12,11 @@ from __future__ import annotations
 import itertools
 import signal
 import tempfile
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from . import claims, data, executors, files, registry, results
+from . import claims, data, executors, files, interrupts, registry, results
 from .config import ConfigError, check_family, for_family, validate
 from .executors import Progress
 from .result import now
@@ -65,10 +64,6 @@ def check_writable(out: Path) -> None:
         raise ConfigError(f"output folder {out} is not writable: {exc.strerror or exc}") from None
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def _already_done(out: Path, key: str, since: str = "") -> bool:
     """Whether a finished run of this configuration from this environment is saved in out, created at
     or after `since` (UTC, as RunResult.created; the files of a configuration carry its key in their
@@ -113,7 +108,7 @@ def execute(configs, out, data_root=None, resume=False, executor=None):
             if out is None:
                 yield index, cfg
                 continue
-            with claims.signals_deferred():  # a Ctrl-C or SIGTERM lands before the claim or after it is held
+            with interrupts.deferred():  # a Ctrl-C or SIGTERM lands before the claim or after it is held
                 claim = claims.take(out, key)
                 if not isinstance(claim, dict):
                     held[index] = claim
@@ -130,7 +125,7 @@ def execute(configs, out, data_root=None, resume=False, executor=None):
             yield index, cfg
 
     counts = {"done": 0, "failed": 0}
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
+    previous = signal.signal(signal.SIGTERM, interrupts.raise_interrupt) if interrupts.in_main_thread() else None
     progress = executors.runs(executor, claimed(), total, arrays, data_root)
     try:
         for event in itertools.chain(progress, [None]):
@@ -165,8 +160,6 @@ def _remove_if_empty(folder: Path) -> None:
         pass
 
 
-def _main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
 
 
 def elapsed_since(started: float) -> str:

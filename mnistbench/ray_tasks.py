@@ -21,13 +21,12 @@ import logging
 import os
 import signal
 import socket
-import threading
 from dataclasses import replace
 
 import numpy as np
 import torch
 
-from . import data, executors, registry, resultfile, train
+from . import data, executors, interrupts, registry, resultfile, train
 from .config import ConfigError
 from .result import RunResult
 
@@ -58,7 +57,7 @@ def runs(executor, todo, total: int, arrays):
     if not todo:  # everything already done: no cluster needed
         return
     ray = import_ray(local_instance=executor.address is None)
-    sigterm = signal.getsignal(signal.SIGTERM) if _main_thread() else None
+    sigterm = signal.getsignal(signal.SIGTERM) if interrupts.in_main_thread() else None
     owned = connect(ray, executor.address)
     if sigterm is not None:  # ray.init's handler exits with status 15: keep the caller's (harness: Ctrl-C's path)
         signal.signal(signal.SIGTERM, sigterm)
@@ -258,5 +257,3 @@ def run_task(cfg, boxed_arrays, device_name: str, reserved: dict, shipped: list)
     return {"result": replace(result, executor=where).to_json()}
 
 
-def _main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()

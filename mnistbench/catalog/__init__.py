@@ -4,9 +4,11 @@ A family module declares its FAMILY (defaults, data recipe), the hooks perf read
 layer_sizes, SPEED_TARGETS) and its IMPLEMENTATIONS. Their factories live in mnistbench.models (the
 math, in torch) and are named here with spec.deferred, so that listing or validating what exists
 (`mnistbench list`, `--help`, a config check) never imports torch. The registry discovers the modules of
-this package that define FAMILY; nothing here lists them.
+this package that define FAMILY; nothing here lists them. This file holds what several families share.
 """
 from __future__ import annotations
+
+import itertools
 
 from ..config import DTYPES
 from ..spec import Implementation, deferred
@@ -21,3 +23,11 @@ def linear_implementations(family: str, descriptions: dict[str, str]) -> list[Im
 
     return [entry("manual", twin="builtin", dtypes=DTYPES), entry("handgrad", twin="builtin", dtypes=DTYPES),
             entry("builtin", dtypes=DTYPES), entry("sklearn", iterative=False)]
+
+
+def stack_flops_per_sample(sizes) -> int:
+    """Matmul FLOPs of one training sample of a stack of linear layers: forward 2·in·out per layer,
+    backward dW 2·in·out per layer and dX 2·in·out for every layer but the first (nothing needs dL/dx)."""
+    layers = list(itertools.pairwise(sizes))
+    forward = sum(2 * i * o for i, o in layers)
+    return 2 * forward + sum(2 * i * o for i, o in layers[1:])

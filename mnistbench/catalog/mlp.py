@@ -2,10 +2,9 @@
 mnistbench.models.mlp."""
 from __future__ import annotations
 
-import itertools
-
 from ..config import DTYPES
 from ..spec import DataRecipe, Family, Implementation, deferred
+from . import stack_flops_per_sample
 
 MEAN, STD = 0.1307, 0.3081  # the notebook's Normalize((0.1307,), (0.3081,))
 FAMILY = Family(
@@ -22,14 +21,6 @@ FAMILY = Family(
 def layer_sizes(cfg, n_features, n_classes) -> list[int]:
     """The layer stack (nn.Linear layout): mnistbench.perf's floor times its step's GEMMs on these sizes."""
     return [n_features, *cfg.hidden, n_classes]
-
-
-def stack_flops_per_sample(sizes) -> int:
-    """Matmul FLOPs of one training sample of a stack of linear layers: forward 2·in·out per layer,
-    backward dW 2·in·out per layer and dX 2·in·out for every layer but the first (nothing needs dL/dx)."""
-    layers = list(itertools.pairwise(sizes))
-    forward = sum(2 * i * o for i, o in layers)
-    return 2 * forward + sum(2 * i * o for i, o in layers[1:])
 
 
 def flops_per_sample(cfg, n_features, n_classes) -> int:

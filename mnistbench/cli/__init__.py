@@ -14,7 +14,7 @@ import signal
 import sys
 import warnings
 
-from .. import files
+from .. import files, interrupts
 from ..config import ConfigError
 from ..registry import PluginWarning
 from .commands import add_run
@@ -115,12 +115,6 @@ def _one_line_plugin_warnings(show):
 
 
 # ---------------------------------------------------------------- signals, pipes, encodings
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
 def _on_interrupt(signum, frame):
     """First Ctrl-C: KeyboardInterrupt (the sweep stops, finished runs are on disk). A second one while
     stopping exits at once: every finished run was written atomically, so nothing is lost."""
@@ -134,7 +128,7 @@ def _stop_now(signum, frame):
 
 
 def _install_interrupt_handler():
-    if not _main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    if not interrupts.in_main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         return None  # someone (a notebook, a test runner, a caller) handles Ctrl-C already
     return signal.signal(signal.SIGINT, _on_interrupt)
 

@@ -16,8 +16,8 @@ import statistics
 import torch
 
 from .. import registry
+from ..catalog import stack_flops_per_sample  # the FLOPs of the products step_gemms lists
 from ..config import for_family
-from ..catalog import mlp
 from ..reporting import render
 from ..reporting.render import Column
 from . import backends
@@ -34,7 +34,6 @@ def family_hook(family: str, name: str):
     return getattr(registry.family_module(family), name, None)
 
 
-stack_flops_per_sample = mlp.stack_flops_per_sample  # FLOPs of the products step_gemms lists
 mlp_flops_per_sample = stack_flops_per_sample  # the name older callers use
 
 
