@@ -83,8 +83,7 @@ def epoch_batches(x, y, batch_size: int, generator: torch.Generator, loader: str
     x_out, y_out = buffers if buffers is not None else (None, None)
     x_shuffled = torch.index_select(x, 0, perm, out=x_out)
     y_shuffled = torch.index_select(y, 0, perm, out=y_out)
-    for start in range(0, len(y), batch_size):
-        yield x_shuffled[start : start + batch_size], y_shuffled[start : start + batch_size]
+    yield from zip(x_shuffled.split(batch_size), y_shuffled.split(batch_size))  # all views made in one call
 
 
 @torch.no_grad()

@@ -183,7 +183,10 @@ def test_speed_rows_and_csv(tiny_env, tmp_path, quick):
             assert row["floor_s"] == pytest.approx(row["epoch_gflop"] / row["matmul_gflops"])
             assert row["floor_backend"] in {r["backend"] for r in row["_floors"] if r["exact"]}
             assert row["floor_s"] == pytest.approx(statistics.median(samples["floor"]))
-            expected = stats.compare_times(samples["floor"], samples["mnistbench"])
+            # the ratio pairs each epoch with the floor measured right before and after it
+            assert len(samples["floor_around"]) == len(samples["mnistbench"])
+            expected = paired.paired_comparison(dict(enumerate(samples["floor_around"])),
+                                                dict(enumerate(samples["mnistbench"])))
             assert row["mnistbench_over_floor"] == pytest.approx(expected.ratio)
             assert row["mnistbench_over_floor_ci_low"] <= row["mnistbench_over_floor"]
         else:
@@ -222,12 +225,18 @@ def test_speed_shuffles_the_order_each_round_and_records_it(tiny_env, quick, mon
     assert "floor:mm-fp32" in floors
     units = sorted([*floors, "manual:bare", "manual:mnistbench", "notebook:manual"])
     assert len(orders) == 5 and all(sorted(o) == units for o in orders)
-    timed_calls = ran[-5 * len(units):]  # the rounds come after the warm-up calls
+    exact = sum(1 for r in rows[0]["_floors"] if r["rounds"] and r["exact"])
+    assert exact >= 1
 
-    def kind(name):
-        return "floor" if name.startswith("floor:") else name.split(":")[-1].replace("manual", "notebook")
+    def kinds(name):
+        if name.startswith("floor:"):
+            return ["floor"]
+        if name.endswith(":mnistbench"):  # every exact floor right before and right after the epoch
+            return ["floor"] * exact + ["mnistbench"] + ["floor"] * exact
+        return [name.split(":")[-1].replace("manual", "notebook")]
 
-    assert timed_calls == [kind(name) for o in orders for name in o]
+    expected = [kind for o in orders for name in o for kind in kinds(name)]
+    assert ran[-len(expected):] == expected  # the rounds come after the warm-up calls
     assert len({tuple(o) for o in orders}) > 1, "the order must change between rounds"
     again = speed.speed(["mlp"], impls=["manual"], repeats=5, notebook_batches=2, hidden=(8,))
     assert again[0]["round_orders"] == rows[0]["round_orders"] and again[0]["order_seed"] == 0

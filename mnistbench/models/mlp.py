@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional
 
 from ..catalog.mlp import layer_sizes
 from . import precision
@@ -32,12 +33,14 @@ def init_linear_(weight: torch.Tensor, bias: torch.Tensor, last: bool, generator
 
 
 class ManualMLP(TensorParams):
-    """The step does the notebook's arithmetic op for op (so it stays bit-for-bit what it was, within the
-    twin's tolerance), with the plumbing cut: hidden activations, deltas and bias gradients go into
+    """The step does the notebook's arithmetic (within the twin's tolerance: sums may run in another
+    order), with the plumbing cut: hidden activations, deltas and the loss's log-probabilities go into
     buffers kept per batch shape, ReLU and its mask run in place (one pass each), the delta is written
-    into the softmax output, each weight update is one addmm_ into the master, and the (weight, bias)
-    pairs are a tuple built once. In bf16 the products take bf16 copies of the weights (one cast per
-    weight per update, models.precision.Copies) and the batch is cast once."""
+    into the softmax output, each float32 update is one BLAS call into the master (addmm_ for W, addmv_
+    with a ones vector for b), and the weights' transposed views are made once. Every op costs a few µs
+    of dispatch at batch 64 beside ~100–300 µs per large product, so fewer ops is most of what there is to
+    win outside the GEMMs. In bf16 the products take bf16 copies of the weights (one cast per weight per
+    update, models.precision.Copies) and the batch is cast once."""
 
     def __init__(self, sizes: list[int], lr: float, generator, prec=precision.FLOAT32):
         self.lr, self.prec = lr, prec
@@ -56,25 +59,33 @@ class ManualMLP(TensorParams):
         return list(self._layers)
 
     def _compute_layers(self):
-        """(weight, bias) per layer as the products take them: the masters in float32, bf16 copies else."""
+        """(weight, weightᵀ, bias) per layer as the products take them: the masters in float32 (views made
+        once: the updates are in place), bf16 copies else."""
+        if self.prec.exact:
+            return self._master_layers
         get = self.copies.get
-        return [(get(weight), get(bias)) for weight, bias in self._layers]
+        copies = [(get(weight), get(bias)) for weight, bias in self._layers]
+        return [(weight, weight.t(), bias) for weight, bias in copies]
 
     def _buffers(self, x):
-        """Per-batch-shape work tensors: each hidden layer's activation and delta, each layer's bias
-        gradient and, in bf16, its weight-gradient product. A step's returned loss and logits are fresh."""
+        """Per-batch-shape work tensors: each hidden layer's activation and delta, the log-probabilities of
+        the loss, each layer's bias gradient and, in bf16, its weight-gradient product. A step's returned
+        loss and logits are fresh."""
         key = (x.shape[0], x.device)
         bufs = self._bufs.get(key)
         if bufs is None:
-            dtype, batch = self.prec.dtype, x.shape[0]
+            dtype, batch, device = self.prec.dtype, x.shape[0], x.device
             outs = [weight.shape[0] for weight, _ in self._layers]
-            bufs = {"hidden": [torch.empty(batch, o, dtype=dtype, device=x.device) for o in outs[:-1]],
-                    "delta": [torch.empty(batch, o, dtype=dtype, device=x.device) for o in outs[:-1]],
-                    "bias_grad": [torch.empty(o, dtype=torch.float32, device=x.device) for o in outs],
+            bufs = {"hidden": [torch.empty(batch, o, dtype=dtype, device=device) for o in outs[:-1]],
+                    "delta": [torch.empty(batch, o, dtype=dtype, device=device) for o in outs[:-1]],
+                    "log_probs": torch.empty(batch, outs[-1], device=device),
+                    "bias_grad": [torch.empty(o, dtype=torch.float32, device=device) for o in outs],
                     "weight_grad": [None if self.prec.exact else (torch.empty_like(weight, dtype=dtype),
                                                                             torch.empty_like(weight))
                                     for weight, _ in self._layers],
-                    "minus_one": torch.full((batch, 1), -1.0, device=x.device)}
+                    "minus_one": torch.full((batch, 1), -1.0, device=device),
+                    "ones": torch.ones(batch, device=device),
+                    "eps": torch.tensor(1e-9, device=device)}  # a tensor: a Python float is wrapped per call
             self._bufs = {key: bufs}  # one batch shape at a time (the epoch's last batch may differ)
         return bufs
 
@@ -85,10 +96,10 @@ class ManualMLP(TensorParams):
         inputs, weights = [], []
         layers = self._compute_layers()
         last = len(layers) - 1
-        for i, (weight, bias) in enumerate(layers):
+        for i, (weight, weight_t, bias) in enumerate(layers):
             inputs.append(out)
             weights.append(weight)
-            out = torch.addmm(bias, out, weight.t())
+            out = torch.addmm(bias, out, weight_t)
             if i < last:
                 out = out.relu_()
         return self.prec.result(out), inputs, weights
@@ -108,38 +119,42 @@ class ManualMLP(TensorParams):
         # forward, into the buffers: z = a·Wᵀ + b, then relu in place
         out = self.prec.cast(x)
         inputs = []
-        for i, (weight, bias) in enumerate(layers):
+        for i, (_, weight_t, bias) in enumerate(layers):
             inputs.append(out)
             if i < last:
-                out = torch.addmm(bias, out, weight.t(), out=bufs["hidden"][i]).relu_()
+                out = torch.addmm(bias, out, weight_t, out=bufs["hidden"][i]).relu_()
             else:
-                out = torch.addmm(bias, out, weight.t())
+                out = torch.addmm(bias, out, weight_t)
         logits = self.prec.result(out)
         probs = torch.softmax(logits, dim=1)
-        rows = y.unsqueeze(1)
-        p_true = probs.gather(1, rows)
-        loss = -torch.log(p_true + 1e-9).mean()
+        # -log(p[y] + 1e-9) averaged: nll_loss picks and averages the rows' log(p + 1e-9) in one call
+        loss = functional.nll_loss(torch.add(probs, bufs["eps"], out=bufs["log_probs"]).log_(), y)
         # (softmax - onehot) * B, written into probs: p_true + (-1) is the same float as p_true - 1
-        delta = probs.scatter_add_(1, rows, bufs["minus_one"])  # 1/B folds into the step
+        delta = probs.scatter_add_(1, y.unsqueeze(1), bufs["minus_one"])  # 1/B folds into the step
         step_size = -self.lr / x.shape[0]
         exact = self.prec.exact
+        # Per layer: the bias first and the ReLU mask last, so each single-threaded pass over a delta
+        # runs right where that delta was written (on this thread), and the GEMMs, split over the
+        # threads, come in pairs; the products themselves are the same.
         for i in range(last, -1, -1):
             weight, bias = self._layers[i]
             if not exact and delta.dtype != self.prec.dtype:
                 delta = delta.to(self.prec.dtype)  # the softmax delta, cast once
+            delta_t = delta.t()
+            if exact:  # b += step·δᵀ1 and, below, W += step·δᵀa: one BLAS call each, no intermediate
+                bias.addmv_(delta_t, bufs["ones"], alpha=step_size)
+            else:
+                bias.add_(torch.sum(delta, 0, dtype=torch.float32, out=bufs["bias_grad"][i]), alpha=step_size)
             if i > 0:  # the delta for the layer below uses this layer's weights before their update
                 below = torch.mm(delta, layers[i][0], out=bufs["delta"][i - 1])
-                # ReLU mask in place: the layer input is relu(z), > 0 exactly where z > 0
-                torch.ops.aten.threshold_backward.grad_input(below, inputs[i], 0, grad_input=below)
             if exact:
-                weight.addmm_(delta.t(), inputs[i], alpha=step_size)
+                weight.addmm_(delta_t, inputs[i], alpha=step_size)
             else:  # a bf16 product (oneDNN is faster on a dense δᵀ than on the view), summed into the master
                 product, widened = bufs["weight_grad"][i]  # through a float32 buffer: a mixed-dtype add_
-                torch.mm(delta.t().contiguous(), inputs[i], out=product)  # would allocate one every step
+                torch.mm(delta_t.contiguous(), inputs[i], out=product)  # would allocate one every step
                 weight.add_(widened.copy_(product), alpha=step_size)
-            bias.add_(torch.sum(delta, 0, dtype=torch.float32, out=bufs["bias_grad"][i]), alpha=step_size)
-            if i > 0:
-                delta = below
+            if i > 0:  # ReLU mask in place: the layer input is relu(z), > 0 exactly where z > 0
+                delta = torch.ops.aten.threshold_backward.grad_input(below, inputs[i], 0, grad_input=below)
         return loss, logits
 
     # the manual model needs no autograd anywhere
@@ -148,6 +163,7 @@ class ManualMLP(TensorParams):
             self.params[name] = p.detach().to(device).requires_grad_(False)
         tensors = list(self.params.values())
         self._layers = tuple(zip(tensors[0::2], tensors[1::2]))
+        self._master_layers = tuple((weight, weight.t(), bias) for weight, bias in self._layers)
         self.copies = precision.Copies(self.prec)
         self._bufs = {}
         return self

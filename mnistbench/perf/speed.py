@@ -12,7 +12,9 @@ For the MLP the floor is the epoch's matrix-multiply FLOPs over the rate the fas
 kernel of the device reaches, in the same process, on the very shapes and layouts of the MLP's step
 (forward x·Wᵀ, dW = δᵀ·a, dX = δ·W at this batch size): an epoch cannot beat its own matmuls. Every
 backend (floor.py, backends.py: MKL and oneDNN, cuBLAS with and without TF32, bf16...) is measured and
-listed in the floor table; the ratio is taken against the fastest exact one, which the row names. A large
+listed in the floor table; the ratio is taken against the fastest exact one, which the row names, as
+measured right before and right after each of mnistbench's epochs (so that the pair is a second apart,
+not a round's length). A large
 square sgemm's rate is reported beside it as the machine's peak (no batch-64 matmul gets there).
 
 Families without a notebook loop (a plugin's) are skipped with a note, not an error.
@@ -133,16 +135,30 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
         seconds, tally = notebook_loops.epoch(step, loader, device, max_batches=cap)
         return seconds * epoch_batches / tally.batches
 
-    units = {f"notebook:{loop}": functools.partial(notebook_unit, *parts) for loop, parts in loops.items()}
-    for impl, (model, bare_model) in runners.items():
-        units[f"{impl}:mnistbench"] = functools.partial(timed, device, train.train_epoch, model, x, y, batch_size,
-                                                        gens["mnistbench"], "tensor", buffers["mnistbench"])
-        units[f"{impl}:bare"] = functools.partial(timed, device, bare_epoch, bare_model, x, y, batch_size,
-                                                  gens["bare"], buffers["bare"])
     # each backend is a unit of its own, interleaved with the epochs like the loops: load drift hits every
     # kernel alike, and the best is picked by its median after the rounds. Taking the best backend inside
     # each round instead would hand the floor the minimum of several noisy timings, biased low.
     floors = floor.prepare_all(sizes, batch_size, device) if sizes else []
+    exact = [item for item in floors if item.run is not None and item.exact]
+    brackets = {}  # (impl, backend) -> per round, the floor measured around that round's mnistbench epoch
+
+    def bracketed_epoch(impl, model):
+        """mnistbench's epoch with every exact floor measured just before and just after it (in mirrored
+        order): the epoch over their geometric mean is paired within a second or two, where the rounds'
+        other units can be seconds away (the notebook's loop) and the machine's speed drifts between."""
+        before = [floor.epoch_seconds(item, sizes, n, batch_size, device) for item in exact]
+        seconds = timed(device, train.train_epoch, model, x, y, batch_size, gens["mnistbench"], "tensor",
+                        buffers["mnistbench"])
+        after = [floor.epoch_seconds(item, sizes, n, batch_size, device) for item in reversed(exact)][::-1]
+        for item, first, last in zip(exact, before, after):
+            brackets.setdefault((impl, item.backend.name), []).append(math.sqrt(first * last))
+        return seconds
+
+    units = {f"notebook:{loop}": functools.partial(notebook_unit, *parts) for loop, parts in loops.items()}
+    for impl, (model, bare_model) in runners.items():
+        units[f"{impl}:mnistbench"] = functools.partial(bracketed_epoch, impl, model)
+        units[f"{impl}:bare"] = functools.partial(timed, device, bare_epoch, bare_model, x, y, batch_size,
+                                                  gens["bare"], buffers["bare"])
     for item in floors:
         if item.run is not None:
             units[f"floor:{item.backend.name}"] = functools.partial(floor.epoch_seconds, item, sizes, n, batch_size,
@@ -180,7 +196,8 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
         row.update(ratio("notebook_over_mnistbench", mnistbench, notebook))
         row.update(ratio("mnistbench_over_bare", bare, mnistbench))
         if best is not None:
-            row.update(floor_row, **ratio("mnistbench_over_floor", times["floor"], mnistbench))
+            around = brackets[impl, best["backend"]]
+            row.update(floor_row, **ratio("mnistbench_over_floor", around, mnistbench))
         row.update(step_columns(runners[impl][1], x, y, batch_size, cfg_base, splits, row, gens["bare"],
                                 buffers["bare"]))
         if floors:
@@ -188,6 +205,8 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
         row["_samples"] = {name: times[key] for name, key in (("notebook", f"notebook:{loop}"),
                            ("mnistbench", f"{impl}:mnistbench"), ("bare", f"{impl}:bare"), ("floor", "floor"))
                            if key in times}
+        if best is not None:
+            row["_samples"]["floor_around"] = brackets[impl, best["backend"]]
         rows.append(row)
     return rows
 
