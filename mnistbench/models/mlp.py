@@ -156,9 +156,9 @@ class ManualMLP(TensorParams):
                 below = torch.mm(delta, layers[i][0], out=bufs["delta"][i - 1])
             if exact:
                 weight.addmm_(delta_t, inputs[i], alpha=step_size)
-            else:  # a bf16 product (oneDNN is faster on a dense δᵀ than on the view), summed into the master
+            else:  # a bf16 product on the δᵀ view (a dense copy cost more than it saved), summed into the master
                 product, widened = bufs["weight_grad"][i]  # through a float32 buffer: a mixed-dtype add_
-                torch.mm(delta_t.contiguous(), inputs[i], out=product)  # would allocate one every step
+                torch.mm(delta_t, inputs[i], out=product)  # would allocate one every step
                 weight.add_(widened.copy_(product), alpha=step_size)
             if i > 0:  # ReLU mask in place: the layer input is relu(z), > 0 exactly where z > 0
                 delta = torch.ops.aten.threshold_backward.grad_input(below, inputs[i], 0, grad_input=below)
