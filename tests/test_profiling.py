@@ -33,7 +33,8 @@ def test_profile_writes_one_trace_and_a_top_ops_table(profiled):
     assert len(steps) == STEPS.active  # the schedule kept exactly the active steps
     table = (logdir / "run1" / "top_ops.md").read_text()
     assert "| operator | calls | self CPU ms |" in table
-    assert "`aten::addmm`" in table  # the manual MLP's forward and hand-written backward are addmm
+    # the manual MLP's forward products are mm, its hand-written updates addmm_ into the weights
+    assert "`aten::mm`" in table and "`aten::addmm_`" in table
     assert "ProfilerStep" not in table
 
 
@@ -60,8 +61,9 @@ def test_tensorboard_profiler_plugin_lists_the_run(profiled):
     query = f"/?run=run1&worker=mlp-manual-cpu&span={spans[0]}"
     table = Client(plugin.operation_table_route).get(query).get_json()
     calls = {row["name"]: row["calls"] for row in table["data"]}
-    assert calls["aten::addmm"] == 3 * STEPS.active  # 3 layers' forward per kept step
+    assert calls["aten::mm"] == 5 * STEPS.active  # 3 layers' forward and 2 deltas per kept step
     assert calls["aten::addmm_"] == 3 * STEPS.active  # 3 layers' hand-written weight updates
+    assert calls["aten::addmv_"] == 3 * STEPS.active  # and their bias updates
 
 
 @pytest.mark.cuda

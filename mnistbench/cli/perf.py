@@ -75,9 +75,9 @@ def cmd_speed(args):
     print(speed.speed_table(rows))
     print("\nepoch seconds: median (min-max) of the rounds, interleaved in a shuffled order each round; "
           "ratios: geometric means over the rounds with their 95 % interval; nb/mb = notebook / mnistbench, "
-          "mb/bare = mnistbench / bare loop, mb/floor = mnistbench / matmul floor of the fastest exact kernel. "
-          "The notebook ratios "
-          "describe this machine (its image decoding, its DataLoader); the floor ratio is the target.")
+          "mb/bare = mnistbench / bare loop, mb/floor = each mnistbench epoch / the matmul floor of the fastest "
+          "exact kernel measured right before and after it. The notebook ratios describe this machine (its "
+          "image decoding, its DataLoader); the floor ratio is the target.")
     for row in rows:
         if row["notebook_batches_timed"] < row["epoch_batches"]:
             print(f"{row['family']}/{row['impl']}: notebook epoch scaled from its first "
