@@ -12,7 +12,7 @@ import statistics
 import pytest
 import torch
 
-from mnistbench import cli, data, models, paired, stats, train
+from mnistbench import cli, data, models, paired, train
 from mnistbench.config import for_family
 from mnistbench.perf import floor, notebook_loops, speed, throughput, timing
 from mnistbench.reporting import render

@@ -45,10 +45,10 @@ class ManualMLP(TensorParams):
     order), with the plumbing cut: hidden activations, deltas and the loss's log-probabilities go into
     buffers kept per batch shape, ReLU and its mask run in place (one pass each), the delta is written
     into the softmax output, each float32 update is one BLAS call into the master (addmm_ for W, addmv_
-    with a ones vector for b), and the weights' transposed views are made once. Every op costs a few µs
-    of dispatch at batch 64 beside ~100–300 µs per large product, so fewer ops is most of what there is to
-    win outside the GEMMs. In bf16 the products take bf16 copies of the weights (one cast per weight per
-    update, models.precision.Copies) and the batch is cast once."""
+    with a ones vector for b), and the weights' transposed views are made once (each op costs a few µs
+    of dispatch at batch 64, beside ~50–300 µs for each large product). In bf16 the products take bf16
+    copies of the weights (one cast per weight per update, models.precision.Copies) and the batch is cast
+    once."""
 
     def __init__(self, sizes: list[int], lr: float, generator, prec=precision.FLOAT32):
         self.lr, self.prec = lr, prec
