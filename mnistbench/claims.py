@@ -62,4 +62,3 @@ def take(out: Path, key: str) -> Path | dict:
 
 def release(path: Path) -> None:
     Path(path).unlink(missing_ok=True)
-

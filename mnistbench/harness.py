@@ -160,8 +160,6 @@ def _remove_if_empty(folder: Path) -> None:
         pass
 
 
-
-
 def elapsed_since(started: float) -> str:
     seconds = time.perf_counter() - started
     return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.1f} s"

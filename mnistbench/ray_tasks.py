@@ -255,5 +255,3 @@ def run_task(cfg, boxed_arrays, device_name: str, reserved: dict, shipped: list)
              "niceness": os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None,
              "worker_pid": os.getpid(), "fetched_data": fetch}
     return {"result": replace(result, executor=where).to_json()}
-
-

@@ -77,8 +77,7 @@ class ManualMLP(TensorParams):
 
     def _buffers(self, x):
         """Per-batch-shape work tensors: each hidden layer's activation and delta, the log-probabilities of
-        the loss, each layer's bias gradient and, in bf16, its weight-gradient product. A step's returned
-        loss and logits are fresh."""
+        the loss and, in bf16, each layer's gradient buffers. A step's returned loss and logits are fresh."""
         key = (x.shape[0], x.device)
         bufs = self._bufs.get(key)
         if bufs is None:
@@ -87,7 +86,9 @@ class ManualMLP(TensorParams):
             bufs = {"hidden": [torch.empty(batch, o, dtype=dtype, device=device) for o in outs[:-1]],
                     "delta": [torch.empty(batch, o, dtype=dtype, device=device) for o in outs[:-1]],
                     "log_probs": torch.empty(batch, outs[-1], device=device),
-                    "bias_grad": [torch.empty(o, dtype=torch.float32, device=device) for o in outs],
+                    # bf16 only: the bias gradient summed in float32, the weight-gradient product and its
+                    # float32 widening (a float32 step adds both straight into the masters)
+                    "bias_grad": [None if self.prec.exact else torch.empty(o, device=device) for o in outs],
                     "weight_grad": [None if self.prec.exact else (torch.empty_like(weight, dtype=dtype),
                                                                             torch.empty_like(weight))
                                     for weight, _ in self._layers],
@@ -97,23 +98,16 @@ class ManualMLP(TensorParams):
             self._bufs = {key: bufs}  # one batch shape at a time (the epoch's last batch may differ)
         return bufs
 
-    def forward(self, x):
-        """Float32 logits, plus the cached inputs of every layer and the weights as the products used them
-        (bf16 copies in bf16; the masters themselves in float32) for the backward pass."""
+    def logits(self, x):
+        """Float32 logits, computed as the step computes its forward pass (bf16 copies in bf16)."""
         out = self.prec.cast(x)  # the batch, cast once
-        inputs, weights = [], []
         layers = self._compute_layers()
         last = len(layers) - 1
-        for i, (weight, weight_t, bias) in enumerate(layers):
-            inputs.append(out)
-            weights.append(weight)
-            out = affine(out, weight_t, bias, self.prec.exact)  # as the step computes it
+        for i, (_, weight_t, bias) in enumerate(layers):
+            out = affine(out, weight_t, bias, self.prec.exact)
             if i < last:
                 out = out.relu_()
-        return self.prec.result(out), inputs, weights
-
-    def logits(self, x):
-        return self.forward(x)[0]
+        return self.prec.result(out)
 
     def loss(self, logits, y):
         """The notebook's loss: -log(softmax(z)[y] + 1e-9), averaged over the batch."""

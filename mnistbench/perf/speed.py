@@ -14,8 +14,8 @@ kernel of the device reaches, in the same process, on the very shapes and layout
 backend (floor.py, backends.py: MKL and oneDNN, cuBLAS with and without TF32, bf16...) is measured and
 listed in the floor table; the ratio is taken against the fastest exact one, which the row names, as
 measured right before and right after each of mnistbench's epochs (so that the pair is a second apart,
-not a round's length). A large
-square sgemm's rate is reported beside it as the machine's peak (no batch-64 matmul gets there).
+not a round's length). A large square sgemm's rate is reported beside it as the machine's peak (no
+batch-64 matmul gets there).
 
 Families without a notebook loop (a plugin's) are skipped with a note, not an error.
 """
@@ -135,9 +135,6 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
         seconds, tally = notebook_loops.epoch(step, loader, device, max_batches=cap)
         return seconds * epoch_batches / tally.batches
 
-    # each backend is a unit of its own, interleaved with the epochs like the loops: load drift hits every
-    # kernel alike, and the best is picked by its median after the rounds. Taking the best backend inside
-    # each round instead would hand the floor the minimum of several noisy timings, biased low.
     floors = floor.prepare_all(sizes, batch_size, device) if sizes else []
     exact = [item for item in floors if item.run is not None and item.exact]
     brackets = {}  # (impl, backend) -> per round, the floor measured around that round's mnistbench epoch
@@ -159,6 +156,9 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
         units[f"{impl}:mnistbench"] = functools.partial(bracketed_epoch, impl, model)
         units[f"{impl}:bare"] = functools.partial(timed, device, bare_epoch, bare_model, x, y, batch_size,
                                                   gens["bare"], buffers["bare"])
+    # each backend is a unit of its own, interleaved with the epochs like the loops: load drift hits every
+    # kernel alike, and the best is picked by its median after the rounds. Taking the best backend inside
+    # each round instead would hand the floor the minimum of several noisy timings, biased low.
     for item in floors:
         if item.run is not None:
             units[f"floor:{item.backend.name}"] = functools.partial(floor.epoch_seconds, item, sizes, n, batch_size,
