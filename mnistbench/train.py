@@ -57,6 +57,14 @@ def sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
+def inputs_for(model, x: torch.Tensor) -> torch.Tensor:
+    """The training inputs in the dtype the model's first product takes, if it says (input_dtype): a bf16
+    model gets its training set cast once per run instead of each batch once per step (the same values:
+    its first product rounds them to bf16 either way). Other models get x as it is."""
+    dtype = getattr(model, "input_dtype", None)
+    return x if dtype is None or dtype == x.dtype else x.to(dtype)
+
+
 def shuffle_buffers(x, y) -> tuple[torch.Tensor, torch.Tensor]:
     """Room for one shuffled copy of (x, y), allocated once per training and first touched untimed (an
     identity gather writes every page), so the first timed epoch does not pay fresh memory's page faults."""
@@ -146,7 +154,7 @@ def training(model, splits, cfg: RunConfig):
     reduction of its loss and accuracy) it yields EPOCH_END, and the caller sends back the epoch's
     timed seconds; it then validates and yields the epoch's Epoch. Returns a Fitted (StopIteration.value).
     """
-    x, y = splits.train.x, splits.train.y
+    x, y = inputs_for(model, splits.train.x), splits.train.y
     generator = torch.Generator().manual_seed(cfg.seed)
     buffers = shuffle_buffers(x, y) if cfg.loader == "tensor" else None
     history, best_state, best_epoch, best_loss, since_best = [], None, 0, math.inf, 0
@@ -223,7 +231,7 @@ def warm_up(cfg, splits, device, steps: int = 3):
     model = models.build(cfg, splits.n_features, splits.n_classes, device)
     if not registry.implementation(cfg.family, cfg.impl).iterative:
         return None
-    xb, yb = splits.train.x[: cfg.batch_size], splits.train.y[: cfg.batch_size]
+    xb, yb = inputs_for(model, splits.train.x[: cfg.batch_size]), splits.train.y[: cfg.batch_size]
     seconds = []
     for _ in range(steps):
         sync(device)

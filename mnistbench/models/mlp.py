@@ -5,11 +5,11 @@ manual:  the notebook's ManualFeedForward: Kaiming-uniform (ReLU) hidden weights
          is written by hand (softmax-CE delta, ReLU masks), no autograd; SGD by hand.
 builtin: the same layers in nn.Sequential, CrossEntropyLoss, autograd and optim.SGD, initialised
          from the same generator so that both start from identical weights.
-With --dtype bfloat16 (models.precision) the manual model runs every product, forward and backward, in
-bf16 on bf16 copies of its float32 master weights (one cast per weight per update; the batch cast once;
-activations and hidden deltas kept in bf16; softmax, loss and the output delta float32); the builtin one
-runs under torch.autocast. The family (defaults, data recipe, layer_sizes) is declared in
-mnistbench.catalog.mlp.
+With --dtype bfloat16 (models.precision) the manual model runs the products of its hidden layers, forward
+and backward, in bf16 on bf16 copies of its float32 master weights (one cast per weight per update; the
+training set cast once per run; activations and hidden deltas kept in bf16) and its 10-wide output layer,
+softmax and loss in float32 (BF16_MIN_OUTPUTS says why); the builtin one runs under torch.autocast.
+The family (defaults, data recipe, layer_sizes) is declared in mnistbench.catalog.mlp.
 """
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ from torch.nn import functional
 from ..catalog.mlp import layer_sizes
 from . import precision
 from .common import Builtin, TensorParams
+
+# In a bf16 run a layer with fewer outputs than this (the classifier's 10) computes in float32: its products
+# are ~1 % of the step's FLOPs, and on oneDNN each bf16 product costs a fixed ~30 µs (AMX Xeon, batch 64),
+# against ~5 µs for the same product in float32.
+BF16_MIN_OUTPUTS = 16
 
 
 def init_linear_(weight: torch.Tensor, bias: torch.Tensor, last: bool, generator) -> None:
@@ -40,6 +45,11 @@ def affine(a, weight_t, bias, exact: bool, out=None):
     return torch.addmm(bias, a, weight_t, out=out)
 
 
+def views(weight, bias) -> tuple:
+    """A layer as the products take it: (W, Wᵀ, b)."""
+    return weight, weight.t(), bias
+
+
 class ManualMLP(TensorParams):
     """The step does the notebook's arithmetic (within the twin's tolerance: sums may run in another
     order), with the plumbing cut: hidden activations, deltas and the loss's log-probabilities go into
@@ -47,8 +57,8 @@ class ManualMLP(TensorParams):
     into the softmax output, each float32 update is one BLAS call into the master (addmm_ for W, addmv_
     with a ones vector for b), and the weights' transposed views are made once (each op costs a few µs
     of dispatch at batch 64, beside ~50–300 µs for each large product). In bf16 the products take bf16
-    copies of the weights (one cast per weight per update, models.precision.Copies) and the batch is cast
-    once."""
+    copies of the weights (one cast per weight per update, models.precision.Copies), the training set
+    comes cast once per run (input_dtype), and a layer narrower than BF16_MIN_OUTPUTS stays float32."""
 
     def __init__(self, sizes: list[int], lr: float, generator, prec=precision.FLOAT32):
         self.lr, self.prec = lr, prec
@@ -66,48 +76,66 @@ class ManualMLP(TensorParams):
     def layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         return list(self._layers)
 
+    @property
+    def input_dtype(self) -> torch.dtype:
+        """The dtype the first product takes: the training loop casts the training set to it once per run
+        (train.inputs_for), so a bf16 step need not cast its batch."""
+        return self._dtypes[0]
+
     def _compute_layers(self):
-        """(weight, weightᵀ, bias) per layer as the products take them: the masters in float32 (views made
-        once: the updates are in place), bf16 copies else."""
+        """views() of each layer as the products take it: the masters where the layer computes in float32
+        (made once: the updates are in place), bf16 copies else."""
         if self.prec.exact:
             return self._master_layers
         get = self.copies.get
-        copies = [(get(weight), get(bias)) for weight, bias in self._layers]
-        return [(weight, weight.t(), bias) for weight, bias in copies]
+        return [master if exact else views(get(master[0]), get(master[2]))
+                for master, exact in zip(self._master_layers, self._exact)]
 
     def _buffers(self, x):
-        """Per-batch-shape work tensors: each hidden layer's activation and delta, the log-probabilities of
-        the loss and, in bf16, each layer's gradient buffers. A step's returned loss and logits are fresh."""
+        """Per-batch-shape work tensors: each hidden layer's activation and delta (in the dtype of the layer
+        that writes it), the log-probabilities of the loss and, for a bf16 layer, its gradient buffers. A
+        step's returned loss and logits are fresh."""
         key = (x.shape[0], x.device)
         bufs = self._bufs.get(key)
         if bufs is None:
-            dtype, batch, device = self.prec.dtype, x.shape[0], x.device
+            batch, device, dtypes = x.shape[0], x.device, self._dtypes
             outs = [weight.shape[0] for weight, _ in self._layers]
-            bufs = {"hidden": [torch.empty(batch, o, dtype=dtype, device=device) for o in outs[:-1]],
-                    "delta": [torch.empty(batch, o, dtype=dtype, device=device) for o in outs[:-1]],
+            bufs = {"hidden": [torch.empty(batch, o, dtype=dtypes[i], device=device)
+                               for i, o in enumerate(outs[:-1])],
+                    "delta": [torch.empty(batch, o, dtype=dtypes[i + 1], device=device)
+                              for i, o in enumerate(outs[:-1])],
+                    # bf16 layers only: the bias gradient, the weight-gradient product and its float32
+                    # widening (a float32 layer adds both straight into its masters)
+                    "bias_grad": [None if exact else torch.empty(o, dtype=dtype, device=device)
+                                  for o, exact, dtype in zip(outs, self._exact, dtypes)],
+                    "weight_grad": [None if exact else (torch.empty_like(weight, dtype=dtype),
+                                                        torch.empty_like(weight))
+                                    for (weight, _), exact, dtype in zip(self._layers, self._exact, dtypes)],
                     "log_probs": torch.empty(batch, outs[-1], device=device),
-                    # bf16 only: the bias gradient summed in float32, the weight-gradient product and its
-                    # float32 widening (a float32 step adds both straight into the masters)
-                    "bias_grad": [None if self.prec.exact else torch.empty(o, device=device) for o in outs],
-                    "weight_grad": [None if self.prec.exact else (torch.empty_like(weight, dtype=dtype),
-                                                                            torch.empty_like(weight))
-                                    for weight, _ in self._layers],
                     "minus_one": torch.full((batch, 1), -1.0, device=device),
                     "ones": torch.ones(batch, device=device),
                     "eps": torch.tensor(1e-9, device=device)}  # a tensor: a Python float is wrapped per call
             self._bufs = {key: bufs}  # one batch shape at a time (the epoch's last batch may differ)
         return bufs
 
-    def logits(self, x):
-        """Float32 logits, computed as the step computes its forward pass (bf16 copies in bf16)."""
-        out = self.prec.cast(x)  # the batch, cast once
-        layers = self._compute_layers()
-        last = len(layers) - 1
+    def _forward(self, x, layers, hidden=None):
+        """The layers' outputs from a batch: each layer's input in its compute dtype (the batch cast once, a
+        float32 layer after a bf16 one widens its input), ReLU in place after every layer but the last.
+        Returns (each layer's input, the logits)."""
+        inputs, out, last = [], x, len(layers) - 1
         for i, (_, weight_t, bias) in enumerate(layers):
-            out = affine(out, weight_t, bias, self.prec.exact)
+            if out.dtype != self._dtypes[i]:
+                out = out.to(self._dtypes[i])
+            inputs.append(out)
+            buffer = hidden[i] if hidden is not None and i < last else None
+            out = affine(out, weight_t, bias, self._exact[i], out=buffer)
             if i < last:
                 out = out.relu_()
-        return self.prec.result(out)
+        return inputs, out
+
+    def logits(self, x):
+        """Float32 logits, computed as the step computes its forward pass (bf16 copies in bf16)."""
+        return self.prec.result(self._forward(x, self._compute_layers())[1])
 
     def loss(self, logits, y):
         """The notebook's loss: -log(softmax(z)[y] + 1e-9), averaged over the batch."""
@@ -117,16 +145,7 @@ class ManualMLP(TensorParams):
     def step(self, x, y):
         bufs = self._buffers(x)
         layers = self._compute_layers()
-        last = len(layers) - 1
-        # forward, into the buffers: z = a·Wᵀ + b, then relu in place
-        out, exact = self.prec.cast(x), self.prec.exact
-        inputs = []
-        for i, (_, weight_t, bias) in enumerate(layers):
-            inputs.append(out)
-            if i < last:
-                out = affine(out, weight_t, bias, exact, out=bufs["hidden"][i]).relu_()
-            else:
-                out = affine(out, weight_t, bias, exact)
+        inputs, out = self._forward(x, layers, bufs["hidden"])  # a·Wᵀ + b, relu in place, into the buffers
         logits = self.prec.result(out)
         probs = torch.softmax(logits, dim=1)
         # -log(p[y] + 1e-9) averaged: nll_loss picks and averages the rows' log(p + 1e-9) in one call
@@ -137,15 +156,16 @@ class ManualMLP(TensorParams):
         # Per layer: the bias first and the ReLU mask last, so each single-threaded pass over a delta
         # runs right where that delta was written (on this thread), and the GEMMs, split over the
         # threads, come in pairs; the products themselves are the same.
-        for i in range(last, -1, -1):
+        for i in range(len(layers) - 1, -1, -1):
             weight, bias = self._layers[i]
-            if not exact and delta.dtype != self.prec.dtype:
-                delta = delta.to(self.prec.dtype)  # the softmax delta, cast once
+            exact = self._exact[i]
+            if delta.dtype != self._dtypes[i]:
+                delta = delta.to(self._dtypes[i])  # a delta entering a layer of the other dtype, cast once
             delta_t = delta.t()
             if exact:  # b += step·δᵀ1 and, below, W += step·δᵀa: one BLAS call each, no intermediate
                 bias.addmv_(delta_t, bufs["ones"], alpha=step_size)
-            else:
-                bias.add_(torch.sum(delta, 0, dtype=torch.float32, out=bufs["bias_grad"][i]), alpha=step_size)
+            else:  # summed with float32 accumulation, rounded to bf16 like the weight-gradient product
+                bias.add_(torch.sum(delta, 0, out=bufs["bias_grad"][i]), alpha=step_size)
             if i > 0:  # the delta for the layer below uses this layer's weights before their update
                 below = torch.mm(delta, layers[i][0], out=bufs["delta"][i - 1])
             if exact:
@@ -164,7 +184,12 @@ class ManualMLP(TensorParams):
             self.params[name] = p.detach().to(device).requires_grad_(False)
         tensors = list(self.params.values())
         self._layers = tuple(zip(tensors[0::2], tensors[1::2]))
-        self._master_layers = tuple((weight, weight.t(), bias) for weight, bias in self._layers)
+        self._master_layers = tuple(views(weight, bias) for weight, bias in self._layers)
+        # per layer: whether it computes in the masters' float32 (always so in a float32 run) and its dtype
+        self._exact = tuple(self.prec.exact or weight.shape[0] < BF16_MIN_OUTPUTS
+                            for weight, _ in self._layers)
+        self._dtypes = tuple(weight.dtype if exact else self.prec.dtype
+                             for (weight, _), exact in zip(self._layers, self._exact))
         self.copies = precision.Copies(self.prec)
         self._bufs = {}
         return self

@@ -2,9 +2,10 @@
 
 A bf16 run of a manual or handgrad model keeps its weights (the masters) in float32 and a bf16 copy of
 each (Copies): a copy is re-cast only when its master has changed (an update, a load_state_dict), so a
-step casts each weight once per update, not once per product, and casts its batch once. Products come
-back as float32 where float32 math follows (softmax, sigmoid, the loss and its gradient), and each update
-is a bf16 product added into the float32 masters. The builtin models get the same split from
+step casts each weight once per update, not once per product, and casts its batch once (the MLP takes
+its training set cast once per run instead: train.inputs_for). Products come back as float32 where
+float32 math follows (softmax, sigmoid, the loss and its gradient), and each update is a bf16 product
+added into the float32 masters. The builtin models get the same split from
 torch.autocast (models.common.Builtin). Evaluation computes the same way as training: logits() goes
 through these very products.
 

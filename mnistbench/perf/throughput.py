@@ -69,8 +69,8 @@ def throughput_point(family, impl, batch_size, splits, samples, repeats, seed, l
     cfg = validate(for_family(family, impl, batch_size=batch_size, seed=seed, lr=lr, hidden=hidden,
                               device=str(device), dtype=dtype))
     n = min(len(splits.train), max(samples, 2 * batch_size))
-    x, y = splits.train.x[:n], splits.train.y[:n]
     model = models.build(cfg, splits.n_features, splits.n_classes, device)
+    x, y = train.inputs_for(model, splits.train.x[:n]), splits.train.y[:n]
     generator = torch.Generator().manual_seed(seed)
     buffers = train.shuffle_buffers(x, y)
     model.step(x[:batch_size], y[:batch_size])  # warm-up at this shape
