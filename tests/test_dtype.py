@@ -219,6 +219,23 @@ def test_a_bf16_mlp_takes_its_training_set_cast_once_and_then_casts_no_batch():
     assert train.inputs_for(float32, x) is x  # a float32 model's data is untouched
 
 
+def test_a_bf16_mlp_run_steps_on_bf16_batches_and_evaluates_float32_ones(tiny_root, monkeypatch):
+    cfg = validate(for_family("mlp", "manual", dtype="bfloat16", epochs=2, **hidden_of("mlp")))
+    seen = {"step": set(), "logits": set()}
+
+    def build_recording(*args, real=models.build, **kwargs):
+        model = real(*args, **kwargs)
+        step, logits = model.step, model.logits
+        model.step = lambda x, y: seen["step"].add(x.dtype) or step(x, y)
+        model.logits = lambda x: seen["logits"].add(x.dtype) or logits(x)
+        return model
+
+    monkeypatch.setattr(train.models, "build", build_recording)
+    result = train.run_one(cfg, data.load(cfg, tiny_root))
+    assert result.status == "ok"
+    assert seen == {"step": {torch.bfloat16}, "logits": {torch.float32}}
+
+
 
 def test_bf16_on_a_cpu_without_bf16_hardware_warns_once(monkeypatch):
     from mnistbench.models import precision

@@ -70,6 +70,8 @@ class IterativeClassifier(Classifier, Protocol):
 
         Returns (mean loss before the update, logits of the batch), detached device tensors: no host
         sync inside. The batch is a view the next epoch overwrites: do not keep it past the step.
+        x is float32, or the model's `input_dtype` if it has one (an optional attribute, e.g.
+        torch.bfloat16: train.inputs_for casts the training set to it once per run).
         """
 
 
