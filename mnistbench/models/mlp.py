@@ -25,6 +25,8 @@ from .common import Builtin, TensorParams
 # are ~1 % of the step's FLOPs, and on oneDNN each bf16 product costs a fixed ~30 µs (AMX Xeon, batch 64),
 # against ~5 µs for the same product in float32.
 BF16_MIN_OUTPUTS = 16
+# the ReLU mask's backward into a given buffer (no torch.* function offers the out= form); looked up once
+threshold_backward_ = torch.ops.aten.threshold_backward.grad_input
 
 
 def init_linear_(weight: torch.Tensor, bias: torch.Tensor, last: bool, generator) -> None:
@@ -95,7 +97,7 @@ class ManualMLP(TensorParams):
         """Per-batch-shape work tensors: each hidden layer's activation and delta (in the dtype of the layer
         that writes it), the log-probabilities of the loss and, for a bf16 layer, its gradient buffers. A
         step's returned loss and logits are fresh."""
-        key = (x.shape[0], x.device)
+        key = x.shape[0]  # the device is the model's (to() starts the buffers afresh)
         bufs = self._bufs.get(key)
         if bufs is None:
             batch, device, dtypes = x.shape[0], x.device, self._dtypes
@@ -152,18 +154,18 @@ class ManualMLP(TensorParams):
         loss = functional.nll_loss(torch.add(probs, bufs["eps"], out=bufs["log_probs"]).log_(), y)
         # (softmax - onehot) * B, written into probs: p_true + (-1) is the same float as p_true - 1
         delta = probs.scatter_add_(1, y.unsqueeze(1), bufs["minus_one"])  # 1/B folds into the step
-        step_size = -self.lr / x.shape[0]
+        step_size, ones = -self.lr / x.shape[0], bufs["ones"]
         # Per layer: the bias first and the ReLU mask last, so each single-threaded pass over a delta
         # runs right where that delta was written (on this thread), and the GEMMs, split over the
         # threads, come in pairs; the products themselves are the same.
         for i in range(len(layers) - 1, -1, -1):
             weight, bias = self._layers[i]
-            exact = self._exact[i]
-            if delta.dtype != self._dtypes[i]:
-                delta = delta.to(self._dtypes[i])  # a delta entering a layer of the other dtype, cast once
+            exact, dtype = self._exact[i], self._dtypes[i]
+            if delta.dtype != dtype:
+                delta = delta.to(dtype)  # a delta entering a layer of the other dtype, cast once
             delta_t = delta.t()
             if exact:  # b += step·δᵀ1 and, below, W += step·δᵀa: one BLAS call each, no intermediate
-                bias.addmv_(delta_t, bufs["ones"], alpha=step_size)
+                bias.addmv_(delta_t, ones, alpha=step_size)
             else:  # summed with float32 accumulation, rounded to bf16 like the weight-gradient product
                 bias.add_(torch.sum(delta, 0, out=bufs["bias_grad"][i]), alpha=step_size)
             if i > 0:  # the delta for the layer below uses this layer's weights before their update
@@ -175,7 +177,7 @@ class ManualMLP(TensorParams):
                 torch.mm(delta_t, inputs[i], out=product)  # would allocate one every step
                 weight.add_(widened.copy_(product), alpha=step_size)
             if i > 0:  # ReLU mask in place: the layer input is relu(z), > 0 exactly where z > 0
-                delta = torch.ops.aten.threshold_backward.grad_input(below, inputs[i], 0, grad_input=below)
+                delta = threshold_backward_(below, inputs[i], 0, grad_input=below)
         return loss, logits
 
     # the manual model needs no autograd anywhere
