@@ -74,7 +74,8 @@ def profile_steps(cfg: RunConfig, splits, folder: Path, steps: ProfileSteps = Pr
     activities = [ProfilerActivity.CPU]
     if device.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
-    batches = _batches(splits.train, cfg.batch_size, steps.total, cfg.seed, cfg.loader)
+    batches = _batches(train.inputs_for(model, splits.train.x), splits.train.y, cfg.batch_size, steps.total,
+                       cfg.seed, cfg.loader)  # the training set as the loop hands it to the model
     worker = f"{cfg.family}-{cfg.impl}-{device.type}"
     with profile(
         activities=activities,
@@ -96,7 +97,7 @@ def profile_steps(cfg: RunConfig, splits, folder: Path, steps: ProfileSteps = Pr
     return {"folder": folder, "trace_files": traces, "top_ops": table, "steps": steps}
 
 
-def _batches(split, batch_size: int, count: int, seed: int, loader: str = "tensor"):
+def _batches(x, y, batch_size: int, count: int, seed: int, loader: str = "tensor"):
     """`count` training batches in the loop's own order, starting a new epoch if the set runs out.
 
     They are made before profiling starts, so the trace shows the steps, not the batching.
@@ -104,7 +105,7 @@ def _batches(split, batch_size: int, count: int, seed: int, loader: str = "tenso
     generator = torch.Generator().manual_seed(seed)
     out = []
     while len(out) < count:
-        for batch in train.epoch_batches(split.x, split.y, batch_size, generator, loader):
+        for batch in train.epoch_batches(x, y, batch_size, generator, loader):
             out.append(batch)
             if len(out) == count:
                 break
