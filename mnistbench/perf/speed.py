@@ -195,8 +195,8 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
             row.update(dict(zip((f"{name}_s", f"{name}_min_s", f"{name}_max_s"), median_min_max(samples))))
         row.update(ratio("notebook_over_mnistbench", mnistbench, notebook))
         row.update(ratio("mnistbench_over_bare", bare, mnistbench))
-        if best is not None:
-            around = brackets[impl, best["backend"]]
+        around = brackets[impl, best["backend"]] if best is not None else None  # the floor around each epoch
+        if around is not None:
             row.update(floor_row, **ratio("mnistbench_over_floor", around, mnistbench))
         row.update(step_columns(runners[impl][1], x, y, batch_size, cfg_base, splits, row, gens["bare"],
                                 buffers["bare"]))
@@ -205,8 +205,8 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
         row["_samples"] = {name: times[key] for name, key in (("notebook", f"notebook:{loop}"),
                            ("mnistbench", f"{impl}:mnistbench"), ("bare", f"{impl}:bare"), ("floor", "floor"))
                            if key in times}
-        if best is not None:
-            row["_samples"]["floor_around"] = brackets[impl, best["backend"]]
+        if around is not None:
+            row["_samples"]["floor_around"] = around
         rows.append(row)
     return rows
 
