@@ -110,8 +110,10 @@ def evaluate(model, split, with_predictions: bool = False) -> dict:
 def epoch_steps(model, x, y, batch_size, generator, loader="tensor", buffers=None):
     """One pass of updates, a generator yielding None after each step; returns device tensors (mean
     loss, correct count) and the sample count. Each step's loss and logits stay on the device, reduced
-    once at the end: no host sync inside. The batches are views of `buffers` (if given), which the next
-    epoch overwrites: all of this epoch's uses of them are queued before it returns."""
+    once at the end: no host sync inside. A step that returns None for its loss leaves it to the end:
+    model.loss over all the epoch's logits (the same mean, in one call). The batches are views of
+    `buffers` (if given), which the next epoch overwrites: all of this epoch's uses of them are queued
+    before it returns."""
     losses, logits, labels, sizes = [], [], [], []
     for xb, yb in epoch_batches(x, y, batch_size, generator, loader, buffers):
         loss, out = model.step(xb, yb)
@@ -120,9 +122,14 @@ def epoch_steps(model, x, y, batch_size, generator, loader="tensor", buffers=Non
         labels.append(yb)
         sizes.append(len(yb))
         yield None
-    weights = torch.tensor(sizes, dtype=torch.float32, device=x.device)
-    mean_loss = (torch.stack(losses).float() * weights).sum() / weights.sum()
-    correct = (models.predictions(torch.cat(logits)) == torch.cat(labels)).sum()
+    logits, labels = torch.cat(logits), torch.cat(labels)
+    if losses and losses[0] is None:  # the model's step left its loss to the loop: one call on all logits
+        with torch.no_grad():
+            mean_loss = model.loss(logits, labels)
+    else:
+        weights = torch.tensor(sizes, dtype=torch.float32, device=x.device)
+        mean_loss = (torch.stack(losses).float() * weights).sum() / weights.sum()
+    correct = (models.predictions(logits) == labels).sum()
     return mean_loss, correct, sum(sizes)
 
 

@@ -3,8 +3,9 @@
 Both models are built from generators seeded alike, fed the very same batches (train.epoch_batches over
 the family's real training split, epoch after epoch), and compared before any update (logits and loss of
 the first batch, every parameter) and after every step (the step's loss and logits, every parameter by
-name). The first tensor past tolerance is named with its step; `tests/test_models.py`, `mnistbench
-verify` and `mnistbench.testing.assert_agrees_with_twin` all go through compare_trajectories().
+name; a step that leaves its loss to the loop is given model.loss of its logits). The first tensor past
+tolerance is named with its step; `tests/test_models.py`, `mnistbench verify` and
+`mnistbench.testing.assert_agrees_with_twin` all go through compare_trajectories().
 
 The tolerance (docs/verify.md): a tensor a agrees with its twin's b when, both divided by the twin's
 scale s = max|b|, they meet torch.testing's rule with a grown rtol:
@@ -27,6 +28,7 @@ import torch
 
 from . import registry
 from .config import ConfigError, for_family
+from .models import step_with_loss
 
 VERIFY_DTYPES = ("float32", "float64", "bfloat16")
 TORCH_DTYPE = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
@@ -159,8 +161,8 @@ def compare_trajectories(build: Callable, build_twin: Callable, batches: Iterabl
             ours, theirs = snapshot(model, x.clone(), y.clone()), snapshot(twin, x.clone(), y.clone())
             tensors = [(name, a, b) for (name, a), (_, b) in zip(ours, theirs)]
             first, worst, identical = _check(0, tensors + _params(model, twin), tol, growth, first, worst, identical)
-        loss, logits = model.step(x.clone(), y.clone())  # clones: a model that writes into its batch
-        twin_loss, twin_logits = twin.step(x.clone(), y.clone())  # must not change the other's
+        loss, logits = step_with_loss(model, x.clone(), y.clone())  # clones: a model that writes into its
+        twin_loss, twin_logits = step_with_loss(twin, x.clone(), y.clone())  # batch must not change the other's
         tensors = [("loss", loss, twin_loss), ("logits", logits, twin_logits), *_params(model, twin)]
         first, worst, identical = _check(step, tensors, tol, growth, first, worst, identical)
     steps = len(growth) - 1

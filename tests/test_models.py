@@ -35,7 +35,7 @@ def params_of(model) -> list[torch.Tensor]:
 
 
 def trajectory(model, data):
-    losses = [float(model.step(x, y)[0]) for x, y in data]
+    losses = [float(models.step_with_loss(model, x, y)[0]) for x, y in data]
     return torch.tensor(losses), params_of(model)
 
 
@@ -122,10 +122,35 @@ def test_manual_mlp_uses_no_autograd():
     model = models.build(for_family("mlp", "manual", hidden=(16,)), 784, 10)
     (x, y), = batches(784, 10, steps=1)
     loss, logits = model.step(x, y)
-    assert not loss.requires_grad and not logits.requires_grad
+    assert loss is None and not logits.requires_grad  # its loss is left to the loop (models.step_with_loss)
     assert all(not p.requires_grad for p in model.params.values())
 
 
 def test_predictions_binary_and_multiclass():
     assert models.predictions(torch.tensor([[-1.0], [0.0], [2.0]])).tolist() == [0, 0, 1]
     assert models.predictions(torch.tensor([[0.1, 0.5, 0.2], [3.0, 0.0, 1.0]])).tolist() == [1, 0]
+
+
+def test_a_step_that_leaves_its_loss_to_the_loop_gets_the_epochs_mean_of_its_batches():
+    """The manual MLP's step returns no loss; the epoch's training loss is then loss() over all the epoch's
+    logits: the mean over samples of the per-batch losses, the short last batch weighted by its size."""
+    from mnistbench import train
+
+    model = models.build(for_family("mlp", "manual", hidden=(16,)), 20, 10)
+    seen = []
+    step = model.step
+
+    def recording_step(x, y):
+        loss, logits = step(x, y)
+        seen.append((loss, model.loss(logits, y), len(y)))
+        return loss, logits
+
+    model.step = recording_step
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.rand(150, 20, generator=gen), torch.randint(0, 10, (150,), generator=gen)
+    mean_loss, correct, n = train.train_epoch(model, x, y, 64, torch.Generator().manual_seed(1))
+    assert n == 150 and [size for *_, size in seen] == [64, 64, 22]
+    assert all(loss is None for loss, *_ in seen)
+    by_batch = sum(float(batch_loss) * size for _, batch_loss, size in seen) / n
+    assert float(mean_loss) == pytest.approx(by_batch, rel=1e-6)
+    assert 0 <= int(correct) <= n

@@ -24,6 +24,16 @@ def build(cfg, n_features: int, n_classes: int, device="cpu"):
     return model.to(device)
 
 
+def step_with_loss(model, x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """model.step(x, y) as (loss, logits) with the loss always there: a step may leave its loss to the loop
+    (return None), which then takes it from model.loss on the logits; per-step checks do the same here."""
+    loss, logits = model.step(x, y)
+    if loss is None:
+        with torch.no_grad():
+            loss = model.loss(logits, y)
+    return loss, logits
+
+
 def predictions(logits: torch.Tensor) -> torch.Tensor:
     """Class indices from logits: one column (binary, > 0 means class 1) or one column per class."""
     if logits.dim() == 1 or logits.shape[1] == 1:

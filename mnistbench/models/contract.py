@@ -16,7 +16,9 @@ trained by one call to `fit`. Both are tested the same way. With early stopping 
 
 step() runs inside the timed loop: no host synchronisation in it (no .item(), float(), print(),
 bool(tensor) or .cpu() of a device tensor, no torch.nn.functional.one_hot, which checks its labels on
-the host). Return device tensors; the loop reads them back once per epoch.
+the host). It returns (loss, logits) as device tensors, which the loop reads back once per epoch: the
+batch's mean loss, or None to leave it to the loop, which then takes the epoch's training loss from
+`loss()` over all the epoch's logits in one call (per-step checks use models.step_with_loss).
 
 A registered implementation with a `twin` is checked against it by `mnistbench verify` (mnistbench.verify,
 docs/verify.md): same start, same batches, then every step's loss, logits and parameters within tolerance.

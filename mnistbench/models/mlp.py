@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional
 
 from ..catalog.mlp import layer_sizes
 from . import precision
@@ -39,28 +38,32 @@ def init_linear_(weight: torch.Tensor, bias: torch.Tensor, last: bool, generator
         bias.zero_()
 
 
-def affine(a, weight_t, bias, exact: bool, out=None):
-    """a·Wᵀ + b. In float32 mm then add_: measured a little faster than addmm, which first copies b into
-    every row of the output; in bf16 addmm, which adds b before the product is rounded to bf16."""
+def affine(left, right, bias, exact: bool, out=None):
+    """left·right + b: a hidden layer as a·Wᵀ + b, the classifier transposed as W·aᵀ + b (b a column). In
+    float32 mm then add_: measured a little faster than addmm, which first copies b into every row of the
+    output; in bf16 addmm, which adds b before the product is rounded to bf16."""
     if exact:
-        return torch.mm(a, weight_t, out=out).add_(bias)
-    return torch.addmm(bias, a, weight_t, out=out)
+        return torch.mm(left, right, out=out).add_(bias)
+    return torch.addmm(bias, left, right, out=out)
 
 
 def views(weight, bias) -> tuple:
-    """A layer as the products take it: (W, Wᵀ, b)."""
-    return weight, weight.t(), bias
+    """A layer as the products take it: (W, Wᵀ, b, b as a column)."""
+    return weight, weight.t(), bias, bias.unsqueeze(1)
 
 
 class ManualMLP(TensorParams):
     """The step does the notebook's arithmetic (within the twin's tolerance: sums may run in another
-    order), with the plumbing cut: hidden activations, deltas and the loss's log-probabilities go into
-    buffers kept per batch shape, ReLU and its mask run in place (one pass each), the delta is written
-    into the softmax output, each float32 update is one BLAS call into the master (addmm_ for W, addmv_
-    with a ones vector for b), and the weights' transposed views are made once (each op costs a few µs
-    of dispatch at batch 64, beside ~50–300 µs for each large product). In bf16 the products take bf16
-    copies of the weights (one cast per weight per update, models.precision.Copies), the training set
-    comes cast once per run (input_dtype), and a layer narrower than BF16_MIN_OUTPUTS stays float32."""
+    order), with the plumbing cut: hidden activations and deltas go into buffers kept per batch shape,
+    ReLU and its mask run in place (one pass each), the classifier is computed transposed (classes,
+    batch), so that its softmax runs along contiguous rows and its delta comes out as the δᵀ the updates
+    take, each float32 update is one BLAS call into the master (addmm_ for W, addmv_ with a ones vector
+    for b), and the transposed views are made once (at batch 64 each op costs a few µs, and more inside a
+    step than alone, beside ~50–300 µs for each large product). The step leaves its loss to the loop
+    (returns None): the loop takes the epoch's training loss from the logits it keeps, by loss(), in one
+    call. In bf16 the products take bf16 copies of the weights (one cast per weight per update,
+    models.precision.Copies), the training set comes cast once per run (input_dtype), and a layer
+    narrower than BF16_MIN_OUTPUTS stays float32."""
 
     def __init__(self, sizes: list[int], lr: float, generator, prec=precision.FLOAT32):
         self.lr, self.prec = lr, prec
@@ -95,17 +98,17 @@ class ManualMLP(TensorParams):
 
     def _buffers(self, x):
         """Per-batch-shape work tensors: each hidden layer's activation and delta (in the dtype of the layer
-        that writes it), the log-probabilities of the loss and, for a bf16 layer, its gradient buffers. A
-        step's returned loss and logits are fresh."""
+        that writes it) and the delta's transposed view and, for a bf16 layer, its gradient buffers. A
+        step's returned logits are fresh."""
         key = x.shape[0]  # the device is the model's (to() starts the buffers afresh)
         bufs = self._bufs.get(key)
         if bufs is None:
             batch, device, dtypes = x.shape[0], x.device, self._dtypes
             outs = [weight.shape[0] for weight, _ in self._layers]
+            deltas = [torch.empty(batch, o, dtype=dtypes[i + 1], device=device) for i, o in enumerate(outs[:-1])]
             bufs = {"hidden": [torch.empty(batch, o, dtype=dtypes[i], device=device)
                                for i, o in enumerate(outs[:-1])],
-                    "delta": [torch.empty(batch, o, dtype=dtypes[i + 1], device=device)
-                              for i, o in enumerate(outs[:-1])],
+                    "delta": deltas, "delta_t": [delta.t() for delta in deltas],
                     # bf16 layers only: the bias gradient, the weight-gradient product and its float32
                     # widening (a float32 layer adds both straight into its masters)
                     "bias_grad": [None if exact else torch.empty(o, dtype=dtype, device=device)
@@ -113,31 +116,28 @@ class ManualMLP(TensorParams):
                     "weight_grad": [None if exact else (torch.empty_like(weight, dtype=dtype),
                                                         torch.empty_like(weight))
                                     for (weight, _), exact, dtype in zip(self._layers, self._exact, dtypes)],
-                    "log_probs": torch.empty(batch, outs[-1], device=device),
-                    "minus_one": torch.full((batch, 1), -1.0, device=device),
-                    "ones": torch.ones(batch, device=device),
-                    "eps": torch.tensor(1e-9, device=device)}  # a tensor: a Python float is wrapped per call
+                    "minus_one": torch.full((1, batch), -1.0, device=device),
+                    "ones": torch.ones(batch, device=device)}
             self._bufs = {key: bufs}  # one batch shape at a time (the epoch's last batch may differ)
         return bufs
 
     def _forward(self, x, layers, hidden=None):
         """The layers' outputs from a batch: each layer's input in its compute dtype (the batch cast once, a
-        float32 layer after a bf16 one widens its input), ReLU in place after every layer but the last.
-        Returns (each layer's input, the logits)."""
+        float32 layer after a bf16 one widens its input), ReLU in place after every layer but the last,
+        the last transposed. Returns (each layer's input, the logits transposed: (classes, batch))."""
         inputs, out, last = [], x, len(layers) - 1
-        for i, (_, weight_t, bias) in enumerate(layers):
+        for i, (weight, weight_t, bias, bias_column) in enumerate(layers):
             if out.dtype != self._dtypes[i]:
                 out = out.to(self._dtypes[i])
             inputs.append(out)
-            buffer = hidden[i] if hidden is not None and i < last else None
-            out = affine(out, weight_t, bias, self._exact[i], out=buffer)
-            if i < last:
-                out = out.relu_()
-        return inputs, out
+            if i == last:  # W·aᵀ + b: 64 rows of 10 classes take softmax ~3× as long as 10 rows of 64
+                return inputs, affine(weight, out.t(), bias_column, self._exact[i])
+            buffer = hidden[i] if hidden is not None else None
+            out = affine(out, weight_t, bias, self._exact[i], out=buffer).relu_()
 
     def logits(self, x):
         """Float32 logits, computed as the step computes its forward pass (bf16 copies in bf16)."""
-        return self.prec.result(self._forward(x, self._compute_layers())[1])
+        return self.prec.result(self._forward(x, self._compute_layers())[1]).t()
 
     def loss(self, logits, y):
         """The notebook's loss: -log(softmax(z)[y] + 1e-9), averaged over the batch."""
@@ -147,23 +147,20 @@ class ManualMLP(TensorParams):
     def step(self, x, y):
         bufs = self._buffers(x)
         layers = self._compute_layers()
-        inputs, out = self._forward(x, layers, bufs["hidden"])  # a·Wᵀ + b, relu in place, into the buffers
-        logits = self.prec.result(out)
-        probs = torch.softmax(logits, dim=1)
-        # -log(p[y] + 1e-9) averaged: nll_loss picks and averages the rows' log(p + 1e-9) in one call
-        loss = functional.nll_loss(torch.add(probs, bufs["eps"], out=bufs["log_probs"]).log_(), y)
-        # (softmax - onehot) * B, written into probs: p_true + (-1) is the same float as p_true - 1
-        delta = probs.scatter_add_(1, y.unsqueeze(1), bufs["minus_one"])  # 1/B folds into the step
-        step_size, ones = -self.lr / x.shape[0], bufs["ones"]
+        inputs, logits_t = self._forward(x, layers, bufs["hidden"])  # a·Wᵀ + b, relu in place, into the buffers
+        logits_t = self.prec.result(logits_t)
+        # (softmax - onehot)ᵀ * B, written into the softmax: p_true + (-1) is the same float as p_true - 1
+        delta_t = torch.softmax(logits_t, dim=0).scatter_add_(0, y.unsqueeze(0), bufs["minus_one"])
+        delta, step_size, ones = delta_t.t(), -self.lr / x.shape[0], bufs["ones"]  # 1/B folds into the step
         # Per layer: the bias first and the ReLU mask last, so each single-threaded pass over a delta
         # runs right where that delta was written (on this thread), and the GEMMs, split over the
         # threads, come in pairs; the products themselves are the same.
         for i in range(len(layers) - 1, -1, -1):
             weight, bias = self._layers[i]
             exact, dtype = self._exact[i], self._dtypes[i]
-            if delta.dtype != dtype:
-                delta = delta.to(dtype)  # a delta entering a layer of the other dtype, cast once
-            delta_t = delta.t()
+            if delta.dtype != dtype:  # a delta entering a layer of the other dtype, cast once
+                delta = delta.to(dtype)
+                delta_t = delta.t()
             if exact:  # b += step·δᵀ1 and, below, W += step·δᵀa: one BLAS call each, no intermediate
                 bias.addmv_(delta_t, ones, alpha=step_size)
             else:  # summed with float32 accumulation, rounded to bf16 like the weight-gradient product
@@ -178,7 +175,8 @@ class ManualMLP(TensorParams):
                 weight.add_(widened.copy_(product), alpha=step_size)
             if i > 0:  # ReLU mask in place: the layer input is relu(z), > 0 exactly where z > 0
                 delta = threshold_backward_(below, inputs[i], 0, grad_input=below)
-        return loss, logits
+                delta_t = bufs["delta_t"][i - 1]
+        return None, logits_t.t()  # the loss: left to loss() on the logits, once an epoch
 
     # the manual model needs no autograd anywhere
     def to(self, device):
