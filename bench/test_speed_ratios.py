@@ -12,12 +12,13 @@ The assertions are that every loop ran and every figure is a finite, positive nu
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 
 from mnistbench import registry
-from mnistbench.perf import notebook_loops, speed
+from mnistbench.perf import notebook_loops, speed, targets
 
 FAMILIES = [family for family in registry.families() if notebook_loops.has_loop(family)]
 ROUNDS = 3  # at least; short families get more (speed.MIN_FAMILY_SECONDS)
@@ -34,8 +35,7 @@ def test_speed_ratios(benchmark, mnist_arrays, family):
     benchmark.extra_info.update(
         family=family, threads=rows[0]["threads"], load_1m_before=rows[0]["load_1m"],
         round_orders=rows[0]["round_orders"],
-        targets=[{"what": what, "value": value, "bound": bound, "met": met}
-                 for what, value, bound, met in speed.check_targets(rows)])
+        targets=[dataclasses.asdict(check) for check in targets.check_targets(rows)])
     assert [row["impl"] for row in rows] == speed.iterative_impls(family)
     for row in rows:
         assert row["repeats"] >= ROUNDS and row["notebook_batches_timed"] == row["epoch_batches"]

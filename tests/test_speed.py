@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import gzip
 import math
+import re
 import statistics
 
 import pytest
@@ -14,7 +15,7 @@ import torch
 
 from mnistbench import cli, data, models, paired, train
 from mnistbench.config import for_family
-from mnistbench.perf import floor, notebook_loops, speed, throughput, timing
+from mnistbench.perf import floor, notebook_loops, speed, targets, throughput, timing
 from mnistbench.reporting import render
 
 TOL = 1e-5
@@ -255,14 +256,43 @@ def test_notebook_loop_runs_whole_epochs_by_default(tiny_env, quick):
     assert rows[0]["notebook_batches_timed"] == rows[0]["epoch_batches"]
 
 
-def test_check_targets_flags_met_and_missed():
-    """The only target is portable: the MLP epoch against its own floor, not ratios to the notebook."""
-    fast = [{"family": "mlp", "impl": "manual", "notebook_over_mnistbench": 2.0, "mnistbench_over_floor": 1.2}]
-    slow = [{"family": "mlp", "impl": "manual", "notebook_over_mnistbench": 20.0, "mnistbench_over_floor": 1.4}]
-    assert [(what, met) for what, _, _, met in speed.check_targets(fast)] == [
-        ("mlp/manual mnistbench_over_floor", True)]
-    assert [met for *_, met in speed.check_targets(slow)] == [False]
-    assert speed.check_targets([{"family": "logistic", "impl": "manual", "notebook_over_mnistbench": 1.0}]) == []
+def floor_row(value, low, high, **extra):
+    return {"family": "mlp", "impl": "manual", "mnistbench_over_floor": value, "mnistbench_over_floor_ci_low": low,
+            "mnistbench_over_floor_ci_high": high, **extra}
+
+
+@pytest.mark.parametrize("value, low, high, verdict", [
+    (1.20, 1.10, 1.25, "met"),  # the whole interval under the bound
+    (1.25, 1.20, 1.30, "met"),  # ... up to the bound itself
+    (1.40, 1.35, 1.45, "missed"),  # the whole interval over it
+    (1.28, 1.24, 1.33, "inconclusive"),  # the estimate under the bound is not enough: the interval straddles it
+    (1.32, 1.27, 1.36, "inconclusive"),  # nor is the estimate over it
+    (0.95, 0.73, 1.23, "inconclusive"),  # under its own floor: the floor around the epochs was disturbed
+    (1.20, math.nan, math.nan, "inconclusive"),  # no interval
+])
+def test_targets_are_decided_on_the_interval(value, low, high, verdict):
+    """The only target is portable (the MLP epoch against its own floor, not ratios to the notebook), and it is
+    met or missed only when its 95 % interval clears the bound, as a paired comparison is decided."""
+    (check,) = targets.check_targets([floor_row(value, low, high, notebook_over_mnistbench=2.0)])
+    assert (check.what, check.bound, check.verdict) == ("mlp/manual mnistbench_over_floor", "<= 1.3", verdict)
+    assert (check.value, check.note == "") == (value, verdict != "inconclusive")
+
+
+def test_min_targets_and_rows_without_one():
+    assert targets.decide_target(2.1, 2.05, 2.2, "min", 2.0, floor_ratio=False)[0] == "met"
+    assert targets.decide_target(1.9, 1.8, 1.95, "min", 2.0, floor_ratio=False)[0] == "missed"
+    assert targets.decide_target(2.0, 1.9, 2.1, "min", 2.0, floor_ratio=False)[0] == "inconclusive"
+    assert targets.decide_target(0.9, 0.85, 0.95, "max", 1.3, floor_ratio=False)[0] == "met"  # no floor: no bound of 1
+    assert targets.check_targets([{"family": "logistic", "impl": "manual", "notebook_over_mnistbench": 1.0}]) == []
+
+
+def test_cli_speed_prints_the_target_with_its_interval(tiny_env, tmp_path, quick, capsys):
+    """The MLP's floor target is printed with the interval that decided it (on tiny data: any verdict)."""
+    args = ["speed", "--family", "mlp", "--impl", "manual", "--hidden", "8", "--repeats", "3", "--out", str(tmp_path)]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\n  (met|MISSED|inconclusive) +mlp/manual mnistbench_over_floor = \d+\.\d\d "
+                     r"\(\d+\.\d\d–\d+\.\d\d\), target <= 1\.3", out), out
 
 
 def test_cli_speed_and_throughput_write_csv(tiny_env, tmp_path, quick, capsys):

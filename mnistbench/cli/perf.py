@@ -47,7 +47,7 @@ def cmd_speed(args):
     import torch
 
     from .. import env, harness
-    from ..perf import floor, speed, timing
+    from ..perf import floor, speed, targets, timing
 
     timing.set_threads(args.threads)
     out = Path(args.out or harness.default_out())
@@ -101,11 +101,14 @@ def cmd_speed(args):
               "(min-max) of the rounds; max rel error: against float64, relative to the largest entry; only "
               "exact float32 backends can be the floor, the others are another precision):")
         print(floor.floor_text(floors))
-    checks = speed.check_targets(rows)
+    checks = targets.check_targets(rows)
     if checks and batch_size == 64 and device == "cpu":
-        print("\ntarget (batch 64, any CPU):")
-        for what, value, bound, met in checks:
-            print(f"  {'met   ' if met else 'MISSED'} {what} = {value:.2f} (target {bound})")
+        print("\ntarget (batch 64, any CPU), decided on the ratio's 95 % interval:")
+        for check in checks:
+            verdict = "MISSED" if check.verdict == "missed" else check.verdict
+            note = f": {check.note}" if check.note else ""
+            print(f"  {verdict:<12s} {check.what} = {check.value:.2f} ({check.ci_low:.2f}–{check.ci_high:.2f}), "
+                  f"target {check.bound}{note}")
     path = timing.write_csv(rows, out / "speed.csv", speed.SPEED_COLUMNS)
     if floors:
         print(f"\nsaved {timing.write_csv(floors, out / 'floor.csv', floor.FLOOR_COLUMNS)}", end="")

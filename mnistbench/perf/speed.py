@@ -49,16 +49,6 @@ SPEED_COLUMNS = [
     "peak_gflops", "step_gflops", "floor_share", "gemm_share", "top_ops", "load_1m", "order_seed", "round_orders",
 ]
 
-# The portable targets, for batch 64 on any CPU: a family module's SPEED_TARGETS, (impl, column, "min" |
-# "max", bound) each (the MLP's: the manual step within 1.3x of the floor of the fastest exact kernel,
-# whatever the machine's is). The notebook ratios are information about the machine they ran on (its
-# image decoding, its DataLoader), not a target.
-def targets() -> list[tuple[str, str, str, str, float]]:
-    """(family, impl, column, kind, bound) of every registered family's speed targets."""
-    return [(family, *target) for family in registry.families()
-            for target in floor.family_hook(family, "SPEED_TARGETS") or []]
-
-
 def iterative_impls(family: str) -> list[str]:
     return [e.name for e in registry.implementations(family) if e.iterative]
 
@@ -267,19 +257,6 @@ def speed(families, impls=None, batch_size=64, repeats=5, notebook_batches=None,
             if on_row is not None:
                 on_row(row)
     return rows
-
-
-def check_targets(rows) -> list[tuple[str, float, str, bool]]:
-    """(what, measured, bound as text, met) for every target that the rows cover."""
-    by_pair = {(r["family"], r["impl"]): r for r in rows}
-    out = []
-    for family, impl, column, kind, bound in targets():
-        value = by_pair.get((family, impl), {}).get(column)
-        if value is None:
-            continue
-        met = value >= bound if kind == "min" else value <= bound
-        out.append((f"{family}/{impl} {column}", value, f"{'>=' if kind == 'min' else '<='} {bound:g}", met))
-    return out
 
 
 SPEED_TABLE = [

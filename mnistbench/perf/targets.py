@@ -1,0 +1,71 @@
+"""speed's portable targets and their verdicts: a family module's SPEED_TARGETS, each decided on the
+95 % interval of the ratio it is on, never on the estimate alone.
+
+A target is (impl, column, "min" | "max", bound), for batch 64 on any CPU (the MLP's: the manual step
+within 1.3x of the floor of the fastest exact kernel, whatever the machine's is). The notebook ratios
+are information about the machine they ran on (its image decoding, its DataLoader), not targets.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .. import registry
+from . import floor
+
+FLOOR_RATIO = "mnistbench_over_floor"  # the one ratio with a bound of its own: an epoch cannot beat its matmuls
+
+
+def targets() -> list[tuple[str, str, str, str, float]]:
+    """(family, impl, column, kind, bound) of every registered family's speed targets."""
+    return [(family, *target) for family in registry.families()
+            for target in floor.family_hook(family, "SPEED_TARGETS") or []]
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """One speed target as a row decided it: the ratio with its 95 % interval, the bound, and the verdict,
+    "met" / "missed" when the whole interval lies on one side of the bound, else "inconclusive" (with why)."""
+
+    what: str  # "mlp/manual mnistbench_over_floor"
+    value: float
+    ci_low: float
+    ci_high: float
+    bound: str  # "<= 1.3"
+    verdict: str  # "met" | "missed" | "inconclusive"
+    note: str = ""
+
+
+def decide_target(value: float, ci_low: float, ci_high: float, kind: str, bound: float,
+                  floor_ratio: bool) -> tuple[str, str]:
+    """(verdict, note) of a target on its interval, as the paired comparisons decide (criterion.rs: an estimate
+    on the right side of the bound is not enough, its interval must clear it). A ratio to the matmul floor
+    under 1 cannot be true (an epoch does not beat its own matmuls): the floor around the epochs was slowed
+    by something else, and no verdict is taken from it."""
+    if not all(math.isfinite(v) for v in (value, ci_low, ci_high)):
+        return "inconclusive", "no interval (fewer than 3 rounds)"
+    if floor_ratio and value < 1:
+        return "inconclusive", ("under 1, which an epoch cannot be against its own matmuls: the floor measured "
+                                "around the epochs was disturbed (a busy or drifting machine)")
+    good, bad = (ci_low >= bound, ci_high < bound) if kind == "min" else (ci_high <= bound, ci_low > bound)
+    if good:
+        return "met", ""
+    if bad:
+        return "missed", ""
+    return "inconclusive", "the interval straddles the bound: more rounds (--repeats) or a quieter machine would decide"
+
+
+def check_targets(rows) -> list[TargetCheck]:
+    """Every target that the rows cover, decided on its interval (decide_target)."""
+    by_pair = {(r["family"], r["impl"]): r for r in rows}
+    out = []
+    for family, impl, column, kind, bound in targets():
+        row = by_pair.get((family, impl), {})
+        value = row.get(column)
+        if value is None:
+            continue
+        low, high = (row.get(f"{column}{part}", math.nan) for part in ("_ci_low", "_ci_high"))
+        verdict, note = decide_target(value, low, high, kind, bound, floor_ratio=column == FLOOR_RATIO)
+        out.append(TargetCheck(f"{family}/{impl} {column}", value, low, high,
+                               f"{'>=' if kind == 'min' else '<='} {bound:g}", verdict, note))
+    return out
