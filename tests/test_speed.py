@@ -286,6 +286,32 @@ def test_min_targets_and_rows_without_one():
     assert targets.check_targets([{"family": "logistic", "impl": "manual", "notebook_over_mnistbench": 1.0}]) == []
 
 
+def test_the_fastest_floor_is_measured_next_to_the_epoch(tiny_env, quick, monkeypatch):
+    """Around each mnistbench epoch every exact floor is measured before and after it, mirrored; from the
+    second round on the fastest so far (the one the epoch is held to) sits right next to the epoch."""
+    seconds = {"mm-fp32": 0.1, "onednn-fp32": 0.3}  # made up: onednn the slower, whatever this CPU says
+    calls = []
+
+    def fake_floor(item, *args):
+        calls.append(item.backend.name)
+        return seconds.get(item.backend.name, 1.0)
+
+    def logged_epoch(*args):
+        calls.append("epoch")
+        return epoch(*args)
+
+    epoch = train.train_epoch
+    monkeypatch.setattr(floor, "epoch_seconds", fake_floor)
+    monkeypatch.setattr(train, "train_epoch", logged_epoch)
+    rows = speed.speed(["mlp"], impls=["manual"], repeats=3, hidden=(8,))
+    exact = [r["backend"] for r in rows[0]["_floors"] if r["exact"] and r["gflops"] == r["gflops"]]
+    if not {"mm-fp32", "onednn-fp32"} <= set(exact):
+        pytest.skip("needs both exact CPU kernels")
+    around = [(calls[i - 1], calls[i + 1]) for i, name in enumerate(calls) if name == "epoch"]
+    assert len(around) == 3 and around[1:] == [("mm-fp32", "mm-fp32")] * 2, calls
+    assert rows[0]["floor_backend"] == "mm-fp32" and rows[0]["floor_s"] == pytest.approx(0.1)
+
+
 def test_cli_speed_prints_the_target_with_its_interval(tiny_env, tmp_path, quick, capsys):
     """The MLP's floor target is printed with the interval that decided it (on tiny data: any verdict)."""
     args = ["speed", "--family", "mlp", "--impl", "manual", "--hidden", "8", "--repeats", "3", "--out", str(tmp_path)]

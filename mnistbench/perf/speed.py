@@ -132,7 +132,10 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
     def bracketed_epoch(impl, model):
         """mnistbench's epoch with every exact floor measured just before and just after it (in mirrored
         order): the epoch over their geometric mean is paired within a second or two, where the rounds'
-        other units can be seconds away (the notebook's loop) and the machine's speed drifts between."""
+        other units can be seconds away (the notebook's loop) and the machine's speed drifts between.
+        The fastest floor so far, the likeliest to be the one the epoch is held to, goes right next to it."""
+        so_far = {item.backend.name: brackets.get((impl, item.backend.name)) for item in exact}
+        exact.sort(key=lambda item: -statistics.median(so_far[item.backend.name] or [0.0]))  # slowest first
         before = [floor.epoch_seconds(item, sizes, n, batch_size, device) for item in exact]
         seconds = timed(device, train.train_epoch, model, x, y, batch_size, gens["mnistbench"], "tensor",
                         buffers["mnistbench"])
