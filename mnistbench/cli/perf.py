@@ -106,7 +106,7 @@ def cmd_speed(args):
         print("\ntarget (batch 64, any CPU), decided on the ratio's 95 % interval:")
         for check in checks:
             verdict = "MISSED" if check.verdict == "missed" else check.verdict
-            note = f": {check.note}" if check.note else ""
+            note = f"; {check.note}" if check.note else ""
             print(f"  {verdict:<12s} {check.what} = {check.value:.2f} ({check.ci_low:.2f}–{check.ci_high:.2f}), "
                   f"target {check.bound}{note}")
     path = timing.write_csv(rows, out / "speed.csv", speed.SPEED_COLUMNS)
