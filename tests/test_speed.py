@@ -9,13 +9,14 @@ import gzip
 import math
 import re
 import statistics
+import time
 
 import pytest
 import torch
 
 from mnistbench import cli, data, models, paired, train
 from mnistbench.config import for_family
-from mnistbench.perf import floor, notebook_loops, speed, targets, throughput, timing
+from mnistbench.perf import floor, notebook_loops, speed, stepfloor, targets, throughput, timing
 from mnistbench.reporting import render
 
 TOL = 1e-5
@@ -312,11 +313,34 @@ def test_the_fastest_floor_is_measured_next_to_the_epoch(tiny_env, quick, monkey
     assert rows[0]["floor_backend"] == "mm-fp32" and rows[0]["floor_s"] == pytest.approx(0.1)
 
 
+def test_step_over_floor_pairs_blocks_of_steps_with_blocks_of_the_floor():
+    """A made-up step twice as long as its made-up floor (sleeps: the pairing is under test, not torch's
+    speed) comes out about 2x, with its interval; the steps take the batches in turn, and every call counts."""
+    seen, floors = [], []
+
+    class SleepyModel:
+        def step(self, x, y):
+            seen.append(int(x))
+            time.sleep(0.002)
+
+    def floor_run():
+        floors.append(1)
+        time.sleep(0.001)
+
+    batches = [(i, i) for i in range(5)]
+    comparison = stepfloor.step_over_floor(SleepyModel(), batches, floor_run, "cpu", rounds=6, block=3)
+    assert 1.5 < comparison.ratio < 2.6 and comparison.ci_low <= comparison.ratio <= comparison.ci_high
+    assert comparison.n_pairs == 6 and len(floors) == len(seen) == 3 * 7  # the first, untimed block included
+    assert seen[:9] == [0, 1, 2, 0, 1, 2, 3, 4, 0]
+
+
 def test_cli_speed_prints_the_target_with_its_interval(tiny_env, tmp_path, quick, capsys):
     """The MLP's floor target is printed with the interval that decided it (on tiny data: any verdict)."""
     args = ["speed", "--family", "mlp", "--impl", "manual", "--hidden", "8", "--repeats", "3", "--out", str(tmp_path)]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
+    assert re.search(r"mlp/manual: [\d.]+ GFLOP/s \(\d+% of the floor's\); alone \d+\.\d\d× \(\d+\.\d\d–\d+\.\d\d\) "
+                     r"the floor; GEMMs", out), out
     assert re.search(r"\n  (met|MISSED|inconclusive) +mlp/manual mnistbench_over_floor = \d+\.\d\d "
                      r"\(\d+\.\d\d–\d+\.\d\d\), target <= 1\.3", out), out
 
@@ -342,6 +366,7 @@ def test_cli_speed_and_throughput_write_csv(tiny_env, tmp_path, quick, capsys):
     assert "nb/mb" in out
     header, rows = read_csv(tmp_path / "speed.csv")
     assert header == speed.SPEED_COLUMNS and [r["impl"] for r in rows] == ["manual", "handgrad"]
+    assert [r["step_over_floor"] for r in rows] == ["", ""]  # no floor for a linear model
     assert (
         cli.main(
             [

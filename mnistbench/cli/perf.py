@@ -47,7 +47,7 @@ def cmd_speed(args):
     import torch
 
     from .. import env, harness
-    from ..perf import floor, speed, targets, timing
+    from ..perf import floor, speed, stepfloor, targets, timing
 
     timing.set_threads(args.threads)
     out = Path(args.out or harness.default_out())
@@ -89,12 +89,16 @@ def cmd_speed(args):
                   f"{row['matmul_gflops']:.3g} GFLOP/s ({row['floor_backend']}, the fastest exact float32 kernel "
                   f"on the step's shapes; a square sgemm reaches {row['peak_gflops']:.1f} GFLOP/s)")
             break
-    print("\nthe step: matmul GFLOP/s of mnistbench's epoch (share of the floor's rate), and from a short profile "
-          "of its steps the GEMMs' share of the self CPU time and the top operators beyond them:")
+    print("\nthe step: matmul GFLOP/s of mnistbench's epoch (share of the floor's rate); the step alone over the "
+          f"floor, in {stepfloor.ROUNDS} rounds of {stepfloor.BLOCK_STEPS}-step blocks interleaved with as many runs "
+          "of the floor's GEMMs (95 % interval); from a short profile of its steps the GEMMs' share of the self "
+          "CPU time and the top operators beyond them:")
     for row in rows:
         share = f" ({row['floor_share']:.0%} of the floor's)" if row.get("floor_share") == row.get("floor_share") \
             and row.get("floor_s") else ""
-        print(f"  {row['family']}/{row['impl']}: {row['step_gflops']:.3g} GFLOP/s{share}; GEMMs "
+        alone = (f"; alone {row['step_over_floor']:.2f}× ({row['step_over_floor_ci_low']:.2f}–"
+                 f"{row['step_over_floor_ci_high']:.2f}) the floor" if "step_over_floor" in row else "")
+        print(f"  {row['family']}/{row['impl']}: {row['step_gflops']:.3g} GFLOP/s{share}{alone}; GEMMs "
               f"{row['gemm_share']:.0%} of the self time; beyond them: {row['top_ops']}")
     if floors:
         print(f"\nmatmul floor per backend (the MLP step's GEMMs at batch {batch_size}; epoch floor s: median "

@@ -15,7 +15,8 @@ backend (floor.py, backends.py: MKL and oneDNN, cuBLAS with and without TF32, bf
 listed in the floor table; the ratio is taken against the fastest exact one, which the row names, as
 measured right before and right after each of mnistbench's epochs (so that the pair is a second apart,
 not a round's length). A large square sgemm's rate is reported beside it as the machine's peak (no
-batch-64 matmul gets there).
+batch-64 matmul gets there). After the rounds, the step alone is held against the same floor in short
+interleaved blocks (stepfloor.py), and the speed targets are decided on their intervals (targets.py).
 
 Families without a notebook loop (a plugin's) are skipped with a note, not an error.
 """
@@ -32,7 +33,7 @@ from .. import data, env, models, paired, registry, train
 from ..config import ConfigError, check_family, for_family, validate
 from ..reporting import render
 from ..reporting.render import Column
-from . import floor, notebook_loops, profiling
+from . import floor, notebook_loops, profiling, stepfloor
 from .timing import environment_columns, release_memory, timed
 
 MIN_FAMILY_SECONDS = 5.0  # a family's rounds are repeated until they took this long...
@@ -46,7 +47,8 @@ SPEED_COLUMNS = [
     "notebook_s", "notebook_min_s", "notebook_max_s", "mnistbench_s", "mnistbench_min_s", "mnistbench_max_s",
     "bare_s", "bare_min_s", "bare_max_s", *RATIOS_WITH_INTERVALS, "epoch_gflop", "floor_backend", "matmul_gflops",
     "floor_s",
-    "peak_gflops", "step_gflops", "floor_share", "gemm_share", "top_ops", "load_1m", "order_seed", "round_orders",
+    "peak_gflops", "step_gflops", "floor_share", "step_over_floor", "step_over_floor_ci_low",
+    "step_over_floor_ci_high", "gemm_share", "top_ops", "load_1m", "order_seed", "round_orders",
 ]
 
 def iterative_impls(family: str) -> list[str]:
@@ -191,8 +193,9 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
         around = brackets[impl, best["backend"]] if best is not None else None  # the floor around each epoch
         if around is not None:
             row.update(floor_row, **ratio("mnistbench_over_floor", around, mnistbench))
+        best_run = {item.backend.name: item.run for item in floors}[best["backend"]] if best is not None else None
         row.update(step_columns(runners[impl][1], x, y, batch_size, cfg_base, splits, row, gens["bare"],
-                                buffers["bare"]))
+                                buffers["bare"], best_run))
         if floors:
             row["_floors"] = floor_table
         row["_samples"] = {name: times[key] for name, key in (("notebook", f"notebook:{loop}"),
@@ -204,19 +207,22 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
     return rows
 
 
-def step_columns(model, x, y, batch_size, cfg, splits, row, generator, buffers) -> dict:
-    """What a row says about the step itself: the matmul GFLOP/s mnistbench's epoch achieved, that as a
-    share of the floor's (floor s / mnistbench s), and, from a short profile of the bare model's steps
-    (after the timed rounds), the GEMMs' share of the self time and the top operators beyond them."""
+def step_columns(model, x, y, batch_size, cfg, splits, row, generator, buffers, floor_run=None) -> dict:
+    """What a row says about the step itself, from the bare model after the timed rounds: the matmul
+    GFLOP/s mnistbench's epoch achieved and that as a share of the floor's (floor s / mnistbench s); the
+    step alone over the floor's GEMMs (floor_run, the fastest exact backend's), in short blocks paired by
+    round (stepfloor.py); and, from a short profile, the GEMMs' share of the self time and the top
+    operators beyond them."""
     flops = floor.training_flops_per_sample(cfg, splits.n_features, splits.n_classes)
     out = {"step_gflops": flops * len(y) / 1e9 / row["mnistbench_s"],
            "floor_share": row["floor_s"] / row["mnistbench_s"] if row.get("floor_s") else math.nan}
-    batches = []
-    for xb, yb in train.epoch_batches(x, y, batch_size, generator, "tensor", buffers):
-        batches.append((xb, yb))
-        if len(batches) == profiling.BREAKDOWN_STEPS:
-            break
-    seen = profiling.step_breakdown(model, batches)
+    batches = [(xb, yb) for xb, yb in train.epoch_batches(x, y, batch_size, generator, "tensor", buffers)
+               if len(yb) == batch_size]  # one epoch's, new data every step as in an epoch
+    if floor_run is not None:
+        comparison = stepfloor.step_over_floor(model, batches, floor_run, cfg.device, seed=cfg.seed)
+        out.update(step_over_floor=comparison.ratio, step_over_floor_ci_low=comparison.ci_low,
+                   step_over_floor_ci_high=comparison.ci_high)
+    seen = profiling.step_breakdown(model, batches[: profiling.BREAKDOWN_STEPS])
     out.update(gemm_share=seen["gemm_share"], top_ops=profiling.breakdown_text(seen["top"]))
     return out
 
