@@ -216,9 +216,9 @@ def step_columns(model, x, y, batch_size, cfg, splits, row, generator, buffers, 
     flops = floor.training_flops_per_sample(cfg, splits.n_features, splits.n_classes)
     out = {"step_gflops": flops * len(y) / 1e9 / row["mnistbench_s"],
            "floor_share": row["floor_s"] / row["mnistbench_s"] if row.get("floor_s") else math.nan}
-    batches = [(xb, yb) for xb, yb in train.epoch_batches(x, y, batch_size, generator, "tensor", buffers)
-               if len(yb) == batch_size]  # one epoch's, new data every step as in an epoch
-    if floor_run is not None:
+    epoch = list(train.epoch_batches(x, y, batch_size, generator, "tensor", buffers))
+    batches = [(xb, yb) for xb, yb in epoch if len(yb) == batch_size] or epoch  # new data every step, as in an epoch
+    if floor_run is not None and batches:
         comparison = stepfloor.step_over_floor(model, batches, floor_run, cfg.device, seed=cfg.seed)
         out.update(step_over_floor=comparison.ratio, step_over_floor_ci_low=comparison.ci_low,
                    step_over_floor_ci_high=comparison.ci_high)
