@@ -279,6 +279,17 @@ def test_targets_are_decided_on_the_interval(value, low, high, verdict):
     assert (check.value, check.note == "") == (value, verdict != "inconclusive")
 
 
+def test_a_noisy_floor_is_named_beside_the_verdict():
+    """The floor's rounds are the same GEMMs every round: their spread is the machine's noise, said with
+    the verdict (which it does not change) from 10 % (IQR / median) on."""
+    (noisy,) = targets.check_targets([floor_row(1.40, 1.35, 1.45, floor_spread=0.31)])
+    (quiet,) = targets.check_targets([floor_row(1.40, 1.35, 1.45, floor_spread=0.04)])
+    assert noisy.verdict == quiet.verdict == "missed"
+    assert "noisy machine" in noisy.note and "31%" in noisy.note and quiet.note == ""
+    (both,) = targets.check_targets([floor_row(1.31, 1.27, 1.35, floor_spread=0.2)])
+    assert both.note.startswith("the interval straddles the bound") and "noisy machine" in both.note
+
+
 def test_min_targets_and_rows_without_one():
     assert targets.decide_target(2.1, 2.05, 2.2, "min", 2.0, floor_ratio=False)[0] == "met"
     assert targets.decide_target(1.9, 1.8, 1.95, "min", 2.0, floor_ratio=False)[0] == "missed"

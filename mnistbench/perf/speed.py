@@ -28,6 +28,7 @@ import random
 import statistics
 
 import torch
+from scipy import stats as scipy_stats
 
 from .. import data, env, models, paired, registry, train
 from ..config import ConfigError, check_family, for_family, validate
@@ -46,7 +47,7 @@ SPEED_COLUMNS = [
     "train_size", "epoch_batches", "notebook_batches_timed",
     "notebook_s", "notebook_min_s", "notebook_max_s", "mnistbench_s", "mnistbench_min_s", "mnistbench_max_s",
     "bare_s", "bare_min_s", "bare_max_s", *RATIOS_WITH_INTERVALS, "epoch_gflop", "floor_backend", "matmul_gflops",
-    "floor_s",
+    "floor_s", "floor_spread",
     "peak_gflops", "step_gflops", "floor_share", "step_over_floor", "step_over_floor_ci_low",
     "step_over_floor_ci_high", "gemm_share", "top_ops", "load_1m", "order_seed", "round_orders",
 ]
@@ -178,6 +179,8 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
     if best is not None:
         times["floor"] = times[f"floor:{best['backend']}"]
         floor_row = floor.speed_columns(best, sizes, n, device)
+        # the same GEMMs every round: their spread is the machine's noise during the run, nothing else
+        floor_row["floor_spread"] = float(scipy_stats.iqr(times["floor"]) / statistics.median(times["floor"]))
     shared = {"batch_size": batch_size, "repeats": rounds, "train_size": n, "epoch_batches": epoch_batches,
               "notebook_batches_timed": cap, "order_seed": cfg_base.seed,
               "round_orders": " | ".join(",".join(order) for order in orders)}
