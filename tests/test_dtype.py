@@ -236,7 +236,6 @@ def test_a_bf16_mlp_run_steps_on_bf16_batches_and_evaluates_float32_ones(tiny_ro
     assert seen == {"step": {torch.bfloat16}, "logits": {torch.float32}}
 
 
-
 def test_bf16_on_a_cpu_without_bf16_hardware_warns_once(monkeypatch):
     from mnistbench.models import precision
 

@@ -332,17 +332,18 @@ def test_step_over_floor_pairs_blocks_of_steps_with_blocks_of_the_floor():
     class SleepyModel:
         def step(self, x, y):
             seen.append(int(x))
-            time.sleep(0.002)
+            time.sleep(0.010)
 
     def floor_run():
         floors.append(1)
-        time.sleep(0.001)
+        time.sleep(0.005)
 
     batches = [(i, i) for i in range(5)]
-    comparison = stepfloor.step_over_floor(SleepyModel(), batches, floor_run, "cpu", rounds=6, block=3)
-    assert 1.5 < comparison.ratio < 2.6 and comparison.ci_low <= comparison.ratio <= comparison.ci_high
-    assert comparison.n_pairs == 6 and len(floors) == len(seen) == 3 * 7  # the first, untimed block included
-    assert seen[:9] == [0, 1, 2, 0, 1, 2, 3, 4, 0]
+    comparison = stepfloor.step_over_floor(SleepyModel(), batches, floor_run, "cpu", rounds=5, block=2)
+    # long sleeps, so that a loaded machine's oversleeping (~1 ms) cannot pull 2x below the bound
+    assert 1.4 < comparison.ratio < 2.6 and comparison.ci_low <= comparison.ratio <= comparison.ci_high
+    assert comparison.n_pairs == 5 and len(floors) == len(seen) == 2 * 6  # the first, untimed block included
+    assert seen[:8] == [0, 1, 0, 1, 2, 3, 4, 0]
 
 
 def test_cli_speed_prints_the_target_with_its_interval(tiny_env, tmp_path, quick, capsys):

@@ -196,7 +196,7 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
         around = brackets[impl, best["backend"]] if best is not None else None  # the floor around each epoch
         if around is not None:
             row.update(floor_row, **ratio("mnistbench_over_floor", around, mnistbench))
-        best_run = {item.backend.name: item.run for item in floors}[best["backend"]] if best is not None else None
+        best_run = next(item.run for item in exact if item.backend.name == best["backend"]) if best else None
         row.update(step_columns(runners[impl][1], x, y, batch_size, cfg_base, splits, row, gens["bare"],
                                 buffers["bare"], best_run))
         if floors:
