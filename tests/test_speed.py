@@ -11,7 +11,9 @@ import re
 import statistics
 import time
 
+import numpy
 import pytest
+import scipy.stats
 import torch
 
 from mnistbench import cli, data, models, paired, train
@@ -288,6 +290,28 @@ def test_a_noisy_floor_is_named_beside_the_verdict():
     assert "noisy machine" in noisy.note and "31%" in noisy.note and quiet.note == ""
     (both,) = targets.check_targets([floor_row(1.31, 1.27, 1.35, floor_spread=0.2)])
     assert both.note.startswith("the interval straddles the bound") and "noisy machine" in both.note
+
+
+def test_an_inconclusive_target_says_how_many_rounds_would_decide():
+    """Straddling the bound, the verdict says about how many rounds would clear it at the spread seen (the
+    interval shrinking as 1/sqrt(rounds)); with the estimate on the bound it promises no number."""
+    sd_log, rounds, value = 0.1, 7, 1.35
+    half_width = scipy.stats.t.ppf(0.975, rounds - 1) * sd_log / math.sqrt(rounds)
+    low, high = value * math.exp(-half_width), value * math.exp(half_width)
+    (check,) = targets.check_targets([floor_row(value, low, high, repeats=rounds)])
+    needed = targets.rounds_to_decide(value, low, high, 1.3, rounds)
+    assert check.verdict == "inconclusive" and f"--repeats {needed} (this run had 7 rounds)" in check.note
+    # what the number means: runs of that many rounds at this spread clear the bound ~90 % of the time
+    rng = numpy.random.default_rng(0)
+
+    def share_deciding(n):
+        logs = rng.normal(math.log(value), sd_log, size=(400, n))
+        lows = logs.mean(axis=1) - scipy.stats.t.ppf(0.975, n - 1) * logs.std(axis=1, ddof=1) / math.sqrt(n)
+        return float((lows > math.log(1.3)).mean())
+
+    assert 0.8 < share_deciding(needed) and share_deciding(rounds) < 0.2
+    on_bound = targets.decide_target(1.3, 1.2, 1.4, "max", 1.3, floor_ratio=True, rounds=9)
+    assert on_bound[0] == "inconclusive" and "sits on it" in on_bound[1] and "--repeats" not in on_bound[1]
 
 
 def test_min_targets_and_rows_without_one():

@@ -11,8 +11,8 @@ import torch
 
 from mnistbench import data, env, runtiming, stats, train
 from mnistbench.config import for_family
-from mnistbench.result import RunResult
 from mnistbench.models.contract import ModeSwitches
+from mnistbench.result import RunResult
 
 STEP_SECONDS = 0.002  # what one update step costs on the fake clock (the first epoch's cost twice that)
 LOGITS_SECONDS = 0.005  # what one logits() call costs: evaluation only

@@ -22,9 +22,9 @@ from torch import nn
 from torch.nn import init
 from torch.utils.data import DataLoader, TensorDataset, random_split
 
-from ..data import TORCHVISION_CLASS, DataError
 from ..catalog.mlp import MEAN as MLP_MEAN
 from ..catalog.mlp import STD as MLP_STD
+from ..data import TORCHVISION_CLASS, DataError
 from ..train import sync
 
 EPS = 1e-15  # the notebook's clamp in both linear losses

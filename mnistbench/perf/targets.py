@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .. import registry, runtiming
+from scipy import stats as sps
+
+from .. import paired, registry, runtiming, stats
 from . import floor
 
 FLOOR_RATIO = "mnistbench_over_floor"  # the one ratio with a bound of its own: an epoch cannot beat its matmuls
@@ -36,8 +38,20 @@ class TargetCheck:
     note: str = ""
 
 
+def rounds_to_decide(value: float, ci_low: float, ci_high: float, bound: float, rounds: int) -> int | None:
+    """About how many paired rounds would put the interval wholly on one side of the bound if the rounds
+    kept their spread (paired.rounds_needed, the bound as a band of width 0; the per-round SD read back
+    from the t interval the ratio came with). None when no number within reach would: the estimate sits
+    on the bound."""
+    if rounds < paired.MIN_PAIRS:
+        return None
+    t_quantile = sps.t.ppf(1 - stats.ALPHA / 2, rounds - 1)
+    sd_log = (math.log(ci_high) - math.log(ci_low)) / 2 * math.sqrt(rounds) / t_quantile
+    return paired.rounds_needed(math.log(value / bound), sd_log, threshold=0.0)
+
+
 def decide_target(value: float, ci_low: float, ci_high: float, kind: str, bound: float,
-                  floor_ratio: bool) -> tuple[str, str]:
+                  floor_ratio: bool, rounds: int | None = None) -> tuple[str, str]:
     """(verdict, note) of a target on its interval, as the paired comparisons decide (criterion.rs: an estimate
     on the right side of the bound is not enough, its interval must clear it). A ratio to the matmul floor
     under 1 cannot be true (an epoch does not beat its own matmuls): the floor around the epochs was slowed
@@ -52,7 +66,14 @@ def decide_target(value: float, ci_low: float, ci_high: float, kind: str, bound:
         return "met", ""
     if bad:
         return "missed", ""
-    return "inconclusive", "the interval straddles the bound: more rounds (--repeats) or a quieter machine would decide"
+    straddles = "the interval straddles the bound"
+    if not rounds or ci_low <= 0:
+        return "inconclusive", f"{straddles}: more rounds (--repeats) or a quieter machine would decide"
+    needed = rounds_to_decide(value, ci_low, ci_high, bound, rounds)
+    if needed is None:
+        return "inconclusive", f"{straddles}, and the estimate sits on it: a quieter machine might decide"
+    return "inconclusive", (f"{straddles}: at this spread about --repeats {needed} (this run had {rounds} rounds) "
+                            "or a quieter machine would decide")
 
 
 def check_targets(rows) -> list[TargetCheck]:
@@ -65,7 +86,8 @@ def check_targets(rows) -> list[TargetCheck]:
         if value is None:
             continue
         low, high = (row.get(f"{column}{part}", math.nan) for part in ("_ci_low", "_ci_high"))
-        verdict, note = decide_target(value, low, high, kind, bound, floor_ratio=column == FLOOR_RATIO)
+        verdict, note = decide_target(value, low, high, kind, bound, floor_ratio=column == FLOOR_RATIO,
+                                      rounds=row.get("repeats"))
         spread = row.get("floor_spread") if column == FLOOR_RATIO else None
         if spread is not None and spread >= runtiming.NOISY_LIMIT:
             noisy = (f"a noisy machine: the floor's own rounds spread {spread:.0%} (IQR / median), and on a busy "
