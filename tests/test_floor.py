@@ -3,6 +3,7 @@ exact backend. No timing is asserted."""
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 import torch
@@ -21,8 +22,39 @@ def test_cpu_offers_mkl_first_and_onednn_when_torch_has_it():
 
 def test_cuda_backends_are_listed_for_a_cuda_device():
     names = [b.name for b in backends.available("cuda")]
-    assert names == ["cublas-fp32", "cublas-tf32", "cublas-bf16", "cublas-fp16"]
-    assert [b.precision for b in backends.available("cuda")] == ["float32", "tf32", "bfloat16", "float16"]
+    assert names == ["cublas-fp32", "cublas-tf32", "cublas-bf16", "cublas-fp16", backends.FASTEST_EACH]
+    assert [b.precision for b in backends.available("cuda")] == ["float32", "tf32", "bfloat16", "float16", "mixed"]
+
+
+def test_fastest_each_runs_every_product_on_its_fastest_backend():
+    """The bound on what any precision could gain: per product the candidate that ran it fastest (sleeps
+    here, made up, so that the choice is certain), the products in the step's order, never exact."""
+    gemms = floor.step_gemms([784, 16, 10], 4, "cpu")[:2]
+    calls = []
+
+    def sleepy(name, slow_rows):
+        def prepare(pairs):
+            (left, right), = pairs
+
+            def run():
+                calls.append((name, left.shape[0]))
+                if left.shape[0] == slow_rows:
+                    time.sleep(0.002)
+                return [left @ right]
+            return run
+        return backends.Backend(name, name, "float32", "cpu", prepare)
+
+    def broken(pairs):
+        raise RuntimeError("no primitive")
+
+    candidates = [sleepy("a", 4), sleepy("b", 16), backends.Backend("c", "c", "float32", "cpu", broken)]
+    item = backends.prepare(backends.Backend(backends.FASTEST_EACH, "mix", "mixed", "cpu",
+                                             backends._fastest_each(candidates, "cpu")), gemms)
+    calls.clear()
+    products = item.run()
+    assert calls == [("b", 4), ("a", 16)]  # product 0 (4 rows) is slow on a, product 1 (16 rows) on b
+    assert all(torch.equal(product, left @ right) for product, (left, right) in zip(products, gemms))
+    assert not item.exact and item.note == "chosen: b 1, a 1"
 
 
 def test_step_gemms_have_the_mlp_steps_shapes():

@@ -379,6 +379,16 @@ def test_cli_speed_prints_the_target_with_its_interval(tiny_env, tmp_path, quick
                      r"the floor; GEMMs", out), out
     assert re.search(r"\n  (met|MISSED|inconclusive) +mlp/manual mnistbench_over_floor = \d+\.\d\d "
                      r"\(\d+\.\d\d–\d+\.\d\d\), target <= 1\.3", out), out
+    bound = re.search(r"lower precision, at most: .* take (\d+\.\d\d)× \((\d+\.\d\d)–(\d+\.\d\d)\) the exact "
+                      r"floor's time, paired by round: a bf16 or mixed step can speed its matmuls up (\d+\.\d\d)× "
+                      r"at most here, at batch 64", out)
+    assert bound, out
+    value, low, high, speedup = map(float, bound.groups())
+    assert low <= value <= high and speedup == pytest.approx(1 / value, abs=0.01)
+    (row,) = list(csv.DictReader(open(tmp_path / "speed.csv")))
+    assert float(row["fastest_each_over_floor"]) == pytest.approx(value, abs=0.005)
+    floors = {r["backend"]: r for r in csv.DictReader(open(tmp_path / "floor.csv"))}
+    assert floors["fastest-each"]["precision"] == "mixed" and floors["fastest-each"]["exact"] == "False"
 
 
 def test_cli_speed_and_throughput_write_csv(tiny_env, tmp_path, quick, capsys):

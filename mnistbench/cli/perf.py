@@ -105,6 +105,14 @@ def cmd_speed(args):
               "(min-max) of the rounds; max rel error: against float64, relative to the largest entry; only "
               "exact float32 backends can be the floor, the others are another precision):")
         print(floor.floor_text(floors))
+        bound = next((row for row in rows if row.get(speed.FASTEST_EACH_RATIO) == row.get(speed.FASTEST_EACH_RATIO)
+                      and speed.FASTEST_EACH_RATIO in row), None)
+        if bound is not None:
+            value, low, high = (bound[f"{speed.FASTEST_EACH_RATIO}{part}"] for part in ("", "_ci_low", "_ci_high"))
+            print(f"lower precision, at most: the step's GEMMs, each on its fastest kernel of any precision "
+                  f"(fastest-each), take {value:.2f}× ({low:.2f}–{high:.2f}) the exact floor's time, paired by "
+                  f"round: a bf16 or mixed step can speed its matmuls up {1 / value:.2f}× at most here, at batch "
+                  f"{batch_size}")
     checks = targets.check_targets(rows)
     if checks and batch_size == 64 and device == "cpu":
         print("\ntarget (batch 64, any CPU), decided on the ratio's 95 % interval:")

@@ -11,7 +11,11 @@ TF32, bf16 and fp16 are another precision, shown beside it.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
+import random
+import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -80,15 +84,78 @@ def _onednn(dtype: torch.dtype):
     return prepare
 
 
+CHOICE_ROUNDS, CHOICE_CALLS = 15, 3  # fastest_each: blocks of calls per (product, backend), interleaved
+
+
+def _block_seconds(run, device_type: str, calls: int) -> float:
+    if device_type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(calls):
+        run()
+    if device_type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
+
+
+def _fastest_each(candidates: list[Backend], device_type: str):
+    """Each product on whichever of the candidates runs it fastest here, whatever its precision: the least
+    the step's GEMMs can take on this device, so that the floor table says how much any lower-precision or
+    mixed step could gain at this batch size (a bound on bf16's speed-up, not a floor of a float32 epoch).
+    The choice is made once, at prepare, on blocks of calls interleaved across the candidates (median)."""
+    def prepare(gemms):
+        chosen = []
+        for gemm in gemms:
+            runs, names = [], []
+            for candidate in candidates:
+                try:
+                    run = candidate.prepare([gemm])
+                    run()
+                except (RuntimeError, NotImplementedError, AttributeError, TypeError):
+                    continue
+                runs.append(run)
+                names.append(candidate.name)
+            if not runs:
+                raise RuntimeError("no backend runs this product")
+            blocks = [[] for _ in runs]
+            order = list(range(len(runs)))
+            for round_index in range(CHOICE_ROUNDS):
+                random.Random(round_index).shuffle(order)  # no candidate always after the same neighbour
+                for index in order:
+                    blocks[index].append(_block_seconds(runs[index], device_type, CHOICE_CALLS))
+            best = min(range(len(runs)), key=lambda index: statistics.median(blocks[index]))
+            chosen.append((names[best], runs[best]))
+
+        def run():
+            return [product for _, one in chosen for product in one()]
+
+        counts = collections.Counter(name for name, _ in chosen)
+        run.note = "chosen: " + ", ".join(f"{name} {count}" for name, count in counts.items())  # the table says which
+        return run
+
+    return prepare
+
+
 def available(device) -> list[Backend]:
     """Every backend torch offers on device's type, in the order the floor table lists them."""
     kind = torch.device(device).type
-    if kind == "cuda":
-        return [Backend("cublas-fp32", "torch.mm (cuBLAS sgemm, TF32 off)", "float32", kind,
-                        _mm(torch.float32, tf32=False)),
-                Backend("cublas-tf32", "torch.mm (cuBLAS, TF32 on)", "tf32", kind, _mm(torch.float32, tf32=True)),
-                Backend("cublas-bf16", "torch.mm on bf16 tensors (cuBLAS)", "bfloat16", kind, _mm(torch.bfloat16)),
-                Backend("cublas-fp16", "torch.mm on fp16 tensors (cuBLAS)", "float16", kind, _mm(torch.float16))]
+    out = _cuda_backends(kind) if kind == "cuda" else _cpu_backends(kind)
+    return out + [Backend(FASTEST_EACH, "per product, the fastest of the backends above", "mixed", kind,
+                          _fastest_each(out, kind))]
+
+
+FASTEST_EACH = "fastest-each"  # its row bounds what a lower precision could gain; never the floor itself
+
+
+def _cuda_backends(kind: str) -> list[Backend]:
+    return [Backend("cublas-fp32", "torch.mm (cuBLAS sgemm, TF32 off)", "float32", kind,
+                    _mm(torch.float32, tf32=False)),
+            Backend("cublas-tf32", "torch.mm (cuBLAS, TF32 on)", "tf32", kind, _mm(torch.float32, tf32=True)),
+            Backend("cublas-bf16", "torch.mm on bf16 tensors (cuBLAS)", "bfloat16", kind, _mm(torch.bfloat16)),
+            Backend("cublas-fp16", "torch.mm on fp16 tensors (cuBLAS)", "float16", kind, _mm(torch.float16))]
+
+
+def _cpu_backends(kind: str) -> list[Backend]:
     blas = "MKL" if torch.backends.mkl.is_available() else "BLAS"
     out = [Backend("mm-fp32", f"torch.mm ({blas} sgemm)", "float32", kind, _mm(torch.float32))]
     if torch.backends.mkldnn.is_available():
@@ -136,6 +203,6 @@ def prepare(backend: Backend, gemms) -> Prepared:
         text = str(exc).strip()
         first = text.splitlines()[0].split(". ")[0] if text else ""  # oneDNN appends a page of hints
         return Prepared(backend, None, note=f"skipped: {type(exc).__name__}: {first[:120]}")
-    note = "" if backend.precision != "float32" or error <= EXACT_TOLERANCE else (
+    note = getattr(run, "note", "") if backend.precision != "float32" or error <= EXACT_TOLERANCE else (
         f"not exact: error {error:.1e} > {EXACT_TOLERANCE:g} (a lower-precision mode is on)")
     return Prepared(backend, run, error, note)

@@ -69,10 +69,12 @@ def step_gemms(sizes, batch_size, device) -> list[tuple[torch.Tensor, torch.Tens
     return gemms
 
 
-def prepare_all(sizes, batch_size, device) -> list[backends.Prepared]:
-    """Every backend of the device set up on the step's GEMMs (skipped ones carry their reason)."""
+def prepare_all(sizes, batch_size, device, float32_only: bool = False) -> list[backends.Prepared]:
+    """Every backend of the device set up on the step's GEMMs (skipped ones carry their reason); only the
+    float32 ones, the candidates for a floor, with float32_only."""
     gemms = step_gemms(sizes, batch_size, device)
-    return [backends.prepare(backend, gemms) for backend in backends.available(device)]
+    return [backends.prepare(backend, gemms) for backend in backends.available(device)
+            if not float32_only or backend.precision == "float32"]
 
 
 def backend_gflops(prepared: backends.Prepared, sizes, batch_size, device, min_seconds=None) -> float:
@@ -188,7 +190,7 @@ def study_floor(trained, device="cpu") -> dict:
             continue
         key = (tuple(sizes), cfg.batch_size)
         if key not in rates:
-            prepared = [p for p in prepare_all(sizes, cfg.batch_size, device) if p.exact]
+            prepared = [p for p in prepare_all(sizes, cfg.batch_size, device, float32_only=True) if p.exact]
             rates[key] = max((backend_gflops(p, sizes, cfg.batch_size, device, STUDY_MATMUL_SECONDS)
                               for p in prepared), default=math.nan)
         floor_s += flops * samples / 1e9 / rates[key]

@@ -34,13 +34,14 @@ from .. import data, env, models, paired, registry, train
 from ..config import ConfigError, check_family, for_family, validate
 from ..reporting import render
 from ..reporting.render import Column
-from . import floor, notebook_loops, profiling, stepfloor
+from . import backends, floor, notebook_loops, profiling, stepfloor
 from .timing import environment_columns, release_memory, timed
 
 MIN_FAMILY_SECONDS = 5.0  # a family's rounds are repeated until they took this long...
 MAX_REPEAT_FACTOR = 5  # ...but at most this many times --repeats
 
-RATIOS = ("notebook_over_mnistbench", "mnistbench_over_bare", "mnistbench_over_floor")
+FASTEST_EACH_RATIO = "fastest_each_over_floor"  # the GEMMs on the fastest kernel of any precision / the floor
+RATIOS = ("notebook_over_mnistbench", "mnistbench_over_bare", "mnistbench_over_floor", FASTEST_EACH_RATIO)
 RATIOS_WITH_INTERVALS = [f"{name}{part}" for name in RATIOS for part in ("", "_ci_low", "_ci_high")]
 SPEED_COLUMNS = [
     "family", "impl", "notebook_loop", "device", "device_name", "batch_size", "threads", "torch", "repeats",
@@ -181,6 +182,9 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
         floor_row = floor.speed_columns(best, sizes, n, device)
         # the same GEMMs every round: their spread is the machine's noise during the run, nothing else
         floor_row["floor_spread"] = float(scipy_stats.iqr(times["floor"]) / statistics.median(times["floor"]))
+        fastest_each = times.get(f"floor:{backends.FASTEST_EACH}")
+        if fastest_each:  # what any precision could take for the same GEMMs, paired by round with the floor
+            floor_row.update(ratio(FASTEST_EACH_RATIO, times["floor"], fastest_each))
     shared = {"batch_size": batch_size, "repeats": rounds, "train_size": n, "epoch_batches": epoch_batches,
               "notebook_batches_timed": cap, "order_seed": cfg_base.seed,
               "round_orders": " | ".join(",".join(order) for order in orders)}
