@@ -370,6 +370,25 @@ def test_step_over_floor_pairs_blocks_of_steps_with_blocks_of_the_floor():
     assert seen[:8] == [0, 1, 0, 1, 2, 3, 4, 0]
 
 
+def test_run_over_floor_sizes_its_blocks_to_the_floor_and_pairs_them():
+    """fastest-each against the floor: blocks of ~BLOCK_SECONDS of the floor (a 7.5 ms floor: 4 runs a
+    block, whatever a loaded machine oversleeps up to 2.5 ms); a run half as long comes out about 0.5x,
+    with its interval."""
+    calls = {"run": 0, "floor": 0}
+
+    def floor_run():
+        calls["floor"] += 1
+        time.sleep(0.0075)
+
+    def run():
+        calls["run"] += 1
+        time.sleep(0.00375)
+
+    comparison = stepfloor.run_over_floor(run, floor_run, "cpu", rounds=4)
+    assert 0.35 < comparison.ratio < 0.7 and comparison.ci_low <= comparison.ratio <= comparison.ci_high
+    assert comparison.n_pairs == 4 and calls == {"run": 5 * 4, "floor": 2 + 5 * 4}  # 2 to size the block
+
+
 def test_cli_speed_prints_the_target_with_its_interval(tiny_env, tmp_path, quick, capsys):
     """The MLP's floor target is printed with the interval that decided it (on tiny data: any verdict)."""
     args = ["speed", "--family", "mlp", "--impl", "manual", "--hidden", "8", "--repeats", "3", "--out", str(tmp_path)]
@@ -380,11 +399,12 @@ def test_cli_speed_prints_the_target_with_its_interval(tiny_env, tmp_path, quick
     assert re.search(r"\n  (met|MISSED|inconclusive) +mlp/manual mnistbench_over_floor = \d+\.\d\d "
                      r"\(\d+\.\d\d–\d+\.\d\d\), target <= 1\.3", out), out
     bound = re.search(r"lower precision, at most: .* take (\d+\.\d\d)× \((\d+\.\d\d)–(\d+\.\d\d)\) the exact "
-                      r"floor's time, paired by round: a bf16 or mixed step can speed its matmuls up (\d+\.\d\d)× "
-                      r"at most here, at batch 64", out)
+                      r"floor's time, in paired blocks: a bf16 or mixed step can speed its matmuls up (\d+\.\d\d)× "
+                      r"\((\d+\.\d\d)–(\d+\.\d\d)\) at most here, at batch 64", out)
     assert bound, out
-    value, low, high, speedup = map(float, bound.groups())
+    value, low, high, speedup, slowest, fastest = map(float, bound.groups())
     assert low <= value <= high and speedup == pytest.approx(1 / value, abs=0.01)
+    assert (slowest, fastest) == (pytest.approx(1 / high, abs=0.01), pytest.approx(1 / low, abs=0.01))
     (row,) = list(csv.DictReader(open(tmp_path / "speed.csv")))
     assert float(row["fastest_each_over_floor"]) == pytest.approx(value, abs=0.005)
     floors = {r["backend"]: r for r in csv.DictReader(open(tmp_path / "floor.csv"))}

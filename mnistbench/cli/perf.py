@@ -110,9 +110,9 @@ def cmd_speed(args):
         if bound is not None:
             value, low, high = (bound[f"{speed.FASTEST_EACH_RATIO}{part}"] for part in ("", "_ci_low", "_ci_high"))
             print(f"lower precision, at most: the step's GEMMs, each on its fastest kernel of any precision "
-                  f"(fastest-each), take {value:.2f}× ({low:.2f}–{high:.2f}) the exact floor's time, paired by "
-                  f"round: a bf16 or mixed step can speed its matmuls up {1 / value:.2f}× at most here, at batch "
-                  f"{batch_size}")
+                  f"(fastest-each), take {value:.2f}× ({low:.2f}–{high:.2f}) the exact floor's time, in paired "
+                  f"blocks: a bf16 or mixed step can speed its matmuls up {1 / value:.2f}× ({1 / high:.2f}–"
+                  f"{1 / low:.2f}) at most here, at batch {batch_size}")
     checks = targets.check_targets(rows)
     if checks and batch_size == 64 and device == "cpu":
         print("\ntarget (batch 64, any CPU), decided on the ratio's 95 % interval:")

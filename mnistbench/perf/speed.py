@@ -182,9 +182,12 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
         floor_row = floor.speed_columns(best, sizes, n, device)
         # the same GEMMs every round: their spread is the machine's noise during the run, nothing else
         floor_row["floor_spread"] = float(scipy_stats.iqr(times["floor"]) / statistics.median(times["floor"]))
-        fastest_each = times.get(f"floor:{backends.FASTEST_EACH}")
-        if fastest_each:  # what any precision could take for the same GEMMs, paired by round with the floor
-            floor_row.update(ratio(FASTEST_EACH_RATIO, times["floor"], fastest_each))
+        fastest_each = next((item.run for item in floors if item.backend.name == backends.FASTEST_EACH), None)
+        if fastest_each is not None:  # what any precision could take for the same GEMMs, in paired blocks
+            best_run = next(item.run for item in exact if item.backend.name == best["backend"])
+            bound = stepfloor.run_over_floor(fastest_each, best_run, device, seed=cfg_base.seed)
+            floor_row.update({FASTEST_EACH_RATIO: bound.ratio, f"{FASTEST_EACH_RATIO}_ci_low": bound.ci_low,
+                              f"{FASTEST_EACH_RATIO}_ci_high": bound.ci_high})
     shared = {"batch_size": batch_size, "repeats": rounds, "train_size": n, "epoch_batches": epoch_batches,
               "notebook_batches_timed": cap, "order_seed": cfg_base.seed,
               "round_orders": " | ".join(",".join(order) for order in orders)}

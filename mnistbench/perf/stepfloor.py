@@ -5,15 +5,19 @@ two blocks paired over the rounds (paired.paired_comparison).
 speed's mb/floor holds a whole epoch (its shuffle, its end) against the floor measured around it, so its
 pairs are a second or two apart; these blocks are tens of milliseconds long and hold the step only. The
 two together say how much of an epoch above its floor is the step and how much the rest of the epoch.
+The same pairing holds the fastest-each backend (per product the fastest kernel of any precision) against
+the floor: the most a lower precision could gain on the step's GEMMs.
 """
 from __future__ import annotations
 
+import math
 import random
 import time
 
 from .. import paired, stats, train
 
 BLOCK_STEPS = 40  # ~30 ms for the MLP at batch 64 on a 2-core CPU: short against the machine's drift
+BLOCK_SECONDS = 0.03
 ROUNDS = 30
 
 
@@ -28,11 +32,33 @@ def step_over_floor(model, batches, floor_run, device, rounds: int = ROUNDS, blo
             xb, yb = batches[i % len(batches)]
             model.step(xb, yb)
 
-    def floors(_):
-        for _ in range(block):
-            floor_run()
+    return blocks_over(steps, _repeat(floor_run, block), device, rounds, block, seed)
 
-    units = {"step": steps, "floor": floors}
+
+def run_over_floor(run, floor_run, device, rounds: int = ROUNDS, seed: int = 0) -> stats.Comparison:
+    """Another set of the step's GEMMs (a backend's run, as fastest-each) over the floor's, paired the same
+    way, in blocks of about BLOCK_SECONDS of the floor (at most BLOCK_STEPS runs: at batch 1024 one run
+    is ten times batch 64's)."""
+    floor_run()
+    train.sync(device)
+    started = time.perf_counter()
+    floor_run()
+    train.sync(device)
+    block = max(1, min(BLOCK_STEPS, math.ceil(BLOCK_SECONDS / (time.perf_counter() - started))))
+    return blocks_over(_repeat(run, block), _repeat(floor_run, block), device, rounds, block, seed)
+
+
+def _repeat(run, block: int):
+    def calls(_):
+        for _ in range(block):
+            run()
+    return calls
+
+
+def blocks_over(new, base, device, rounds: int, block: int, seed: int) -> stats.Comparison:
+    """new's blocks over base's, one of each per round in an order shuffled each round; new(start) and
+    base(start) run one block (start: the round's first index, for a block that walks through data)."""
+    units = {"new": new, "base": base}
     for unit in units.values():  # first calls paid before any timing
         unit(0)
     times = {name: {} for name in units}
@@ -46,4 +72,4 @@ def step_over_floor(model, batches, floor_run, device, rounds: int = ROUNDS, blo
             units[name](round_index * block)
             train.sync(device)
             times[name][round_index] = time.perf_counter() - started
-    return paired.paired_comparison(times["floor"], times["step"])
+    return paired.paired_comparison(times["base"], times["new"])
