@@ -1,6 +1,7 @@
 """The performance sub-commands: speed (notebook vs mnistbench vs bare loop), throughput, profile."""
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -105,8 +106,7 @@ def cmd_speed(args):
               "(min-max) of the rounds; max rel error: against float64, relative to the largest entry; only "
               "exact float32 backends can be the floor, the others are another precision):")
         print(floor.floor_text(floors))
-        bound = next((row for row in rows if row.get(speed.FASTEST_EACH_RATIO) == row.get(speed.FASTEST_EACH_RATIO)
-                      and speed.FASTEST_EACH_RATIO in row), None)
+        bound = next((row for row in rows if math.isfinite(row.get(speed.FASTEST_EACH_RATIO, math.nan))), None)
         if bound is not None:
             value, low, high = (bound[f"{speed.FASTEST_EACH_RATIO}{part}"] for part in ("", "_ci_low", "_ci_high"))
             print(f"lower precision, at most: the step's GEMMs, each on its fastest kernel of any precision "

@@ -177,6 +177,7 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
     floor_table = floor.floor_rows(floors, {name[len("floor:"):]: samples for name, samples in times.items()
                                             if name.startswith("floor:")}, floor.epoch_gflop(sizes or [], n), batch_size)
     best = floor.best_exact(floor_table)
+    best_run = next(item.run for item in exact if item.backend.name == best["backend"]) if best else None
     if best is not None:
         times["floor"] = times[f"floor:{best['backend']}"]
         floor_row = floor.speed_columns(best, sizes, n, device)
@@ -184,7 +185,6 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
         floor_row["floor_spread"] = float(scipy_stats.iqr(times["floor"]) / statistics.median(times["floor"]))
         fastest_each = next((item.run for item in floors if item.backend.name == backends.FASTEST_EACH), None)
         if fastest_each is not None:  # what any precision could take for the same GEMMs, in paired blocks
-            best_run = next(item.run for item in exact if item.backend.name == best["backend"])
             bound = stepfloor.run_over_floor(fastest_each, best_run, device, seed=cfg_base.seed)
             floor_row.update({FASTEST_EACH_RATIO: bound.ratio, f"{FASTEST_EACH_RATIO}_ci_low": bound.ci_low,
                               f"{FASTEST_EACH_RATIO}_ci_high": bound.ci_high})
@@ -203,7 +203,6 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
         around = brackets[impl, best["backend"]] if best is not None else None  # the floor around each epoch
         if around is not None:
             row.update(floor_row, **ratio("mnistbench_over_floor", around, mnistbench))
-        best_run = next(item.run for item in exact if item.backend.name == best["backend"]) if best else None
         row.update(step_columns(runners[impl][1], x, y, batch_size, cfg_base, splits, row, gens["bare"],
                                 buffers["bare"], best_run))
         if floors:
