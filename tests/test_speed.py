@@ -314,6 +314,22 @@ def test_an_inconclusive_target_says_how_many_rounds_would_decide():
     assert on_bound[0] == "inconclusive" and "sits on it" in on_bound[1] and "--repeats" not in on_bound[1]
 
 
+def test_the_step_alone_is_a_target_of_its_own():
+    """The epoch and the step alone are each held to the bound, side by side; the step's blocks have a fixed
+    count, so its straddling note names no --repeats, and a step under its floor decides nothing either."""
+    row = floor_row(1.37, 1.33, 1.40, repeats=40, step_over_floor=1.25, step_over_floor_ci_low=1.22,
+                    step_over_floor_ci_high=1.29)
+    epoch, step = targets.check_targets([row])
+    assert (epoch.what, epoch.verdict) == ("mlp/manual mnistbench_over_floor", "missed")
+    assert (step.what, step.verdict, step.bound) == ("mlp/manual step_over_floor", "met", "<= 1.3")
+    _, straddling = targets.check_targets([{**row, "step_over_floor": 1.3, "step_over_floor_ci_low": 1.2,
+                                            "step_over_floor_ci_high": 1.4}])
+    assert straddling.verdict == "inconclusive" and "--repeats" not in straddling.note
+    _, under = targets.check_targets([{**row, "step_over_floor": 0.9, "step_over_floor_ci_low": 0.85,
+                                       "step_over_floor_ci_high": 0.95}])
+    assert under.verdict == "inconclusive" and under.note.startswith("under 1")
+
+
 def test_min_targets_and_rows_without_one():
     assert targets.decide_target(2.1, 2.05, 2.2, "min", 2.0, floor_ratio=False)[0] == "met"
     assert targets.decide_target(1.9, 1.8, 1.95, "min", 2.0, floor_ratio=False)[0] == "missed"
@@ -397,6 +413,8 @@ def test_cli_speed_prints_the_target_with_its_interval(tiny_env, tmp_path, quick
     assert re.search(r"mlp/manual: [\d.]+ GFLOP/s \(\d+% of the floor's\); alone \d+\.\d\d× \(\d+\.\d\d–\d+\.\d\d\) "
                      r"the floor; GEMMs", out), out
     assert re.search(r"\n  (met|MISSED|inconclusive) +mlp/manual mnistbench_over_floor = \d+\.\d\d "
+                     r"\(\d+\.\d\d–\d+\.\d\d\), target <= 1\.3", out), out
+    assert re.search(r"\n  (met|MISSED|inconclusive) +mlp/manual step_over_floor = \d+\.\d\d "
                      r"\(\d+\.\d\d–\d+\.\d\d\), target <= 1\.3", out), out
     bound = re.search(r"lower precision, at most: .* take (\d+\.\d\d)× \((\d+\.\d\d)–(\d+\.\d\d)\) the exact "
                       r"floor's time, in paired blocks: a bf16 or mixed step can speed its matmuls up (\d+\.\d\d)× "

@@ -28,8 +28,9 @@ def flops_per_sample(cfg, n_features, n_classes) -> int:
     return stack_flops_per_sample(layer_sizes(cfg, n_features, n_classes))
 
 
-# speed's portable target: the manual step within 1.3x of the fastest exact kernel's floor, on any CPU
-SPEED_TARGETS = [("manual", "mnistbench_over_floor", "max", 1.3)]
+# speed's portable target: the manual MLP within 1.3x of the fastest exact kernel's floor, on any CPU, held
+# on the whole epoch (its shuffle included) and on the step alone (paired blocks of steps and floors)
+SPEED_TARGETS = [("manual", "mnistbench_over_floor", "max", 1.3), ("manual", "step_over_floor", "max", 1.3)]
 
 IMPLEMENTATIONS = [
     Implementation("mlp", "manual", deferred("mnistbench.models.mlp:manual"), twin="builtin", dtypes=DTYPES,
