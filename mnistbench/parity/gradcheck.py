@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from .building import builder, default_dtype
+
 EPS, ATOL, RTOL = 1e-6, 1e-5, 1e-3
 
 
@@ -27,8 +29,6 @@ def hand_gradients(model, x, y, lr: float) -> dict:
 
 def check_gradients(entry, cfg, x, y, n_classes: int) -> str:
     """"pass", "fail: <which parameter>", or "n/a: <why>" for the implementation of cfg on one batch."""
-    from ..verify import builder, default_dtype
-
     if "float64" not in entry.dtypes:
         return "n/a: the implementation does not declare float64"
     cfg = cfg.__class__(**{**cfg.__dict__, "dtype": "float64"})
