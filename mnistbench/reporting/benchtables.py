@@ -16,6 +16,7 @@ from pathlib import Path
 from .. import files, registry, stats
 from ..results import ResultError
 from . import pairing, render
+from .render import Table
 
 STATS = ("median", "iqr", "mean", "stddev", "min", "max", "rounds", "iterations")
 EXTRA = ("family", "impl", "device", "batch_size", "kind", "status", "test_acc", "best_val_acc", "epochs",
@@ -270,7 +271,6 @@ def report_tables(folder, benchmarks=None) -> list:
       version (e.g. FOLDER = results/tox after `tox`).
     """
     from .. import results
-    from .document import Table
 
     tables = []
     if benchmarks is not None:

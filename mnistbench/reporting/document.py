@@ -6,7 +6,6 @@ Markdown renders each `x_mean` / `x_ci_low` / `x_ci_high` triple as "mean ± hal
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +14,7 @@ from .. import files, results
 from . import columns as cols
 from . import dtypes, notebook_table, parity, plots, render
 from . import tables as tb
+from .render import Table
 
 THROUGHPUT_CSV = "throughput.csv"  # written by `mnistbench throughput` (family, impl, device, batch_size, ...)
 THROUGHPUT_REQUIRED = ("family", "impl", "batch_size", "train_samples_per_s")
@@ -26,17 +26,6 @@ TIMES = ("train s: the timed training epochs summed (shuffle, update steps and e
          "reduction; evaluation excluded); steady epoch s: each run's median epoch, its first epoch left out; "
          "train samples/s: training images over that median epoch; fit s: a scikit-learn solver's one fit "
          "(not epochs, so it has no samples/s).")
-
-
-@dataclass
-class Table:
-    name: str  # file stem of its CSV
-    title: str
-    frame: pd.DataFrame
-    machine: str = ""  # the machine and torch version the numbers came from
-    note: str = ""
-    na_text: str = render.MISSING
-    columns: list | None = None  # render.Column per shown column; None: every column, formats by name
 
 
 def read_throughput(folder: Path):

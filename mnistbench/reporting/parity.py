@@ -16,7 +16,7 @@ import pandas as pd
 
 from .. import files
 from ..parity.output import CSV, MARKDOWN, verdict_text
-from .render import Column
+from .render import Column, Table
 
 TITLE = "Parity (step by step against the twin)"
 REQUIRED = ("family", "impl", "twin", "dtype", "ran_in", "verdict", "first_step", "tensor", "max_abs_diff",
@@ -108,7 +108,6 @@ def read(folder) -> tuple[pd.DataFrame | None, list[str]]:
 
 def table(folder):
     """(the report's Parity Table or None, warnings)."""
-    from .document import Table
 
     frame, warnings = read(folder)
     if frame is None:

@@ -200,3 +200,17 @@ def fmt_value(value, fmt: str = "number", na_text: str = "-") -> str:
     if missing(value) or (isinstance(value, float) and math.isnan(value)):
         return na_text
     return FORMATS[fmt](value)
+
+
+@dataclass
+class Table:
+    """One table of a report: its frame, how to show it (columns, the text for a missing value), and the
+    machine its numbers came from."""
+
+    name: str  # file stem of its CSV
+    title: str
+    frame: pd.DataFrame
+    machine: str = ""  # the machine and torch version the numbers came from
+    note: str = ""
+    na_text: str = MISSING
+    columns: list | None = None  # a Column per shown column; None: every column, formats by name
