@@ -8,6 +8,7 @@ import time
 import pytest
 import torch
 
+from mnistbench.models import precision
 from mnistbench.perf import backends, floor
 
 SIZES = [784, 16, 10]
@@ -83,6 +84,17 @@ def test_every_cpu_backend_runs_or_says_why_and_only_float32_is_exact():
             assert item.note.startswith("skipped: ") and "\n" not in item.note
         elif item.backend.precision == "bfloat16":
             assert not item.exact and item.max_rel_error > backends.EXACT_TOLERANCE
+
+
+def test_the_floor_table_says_bf16_is_emulated_on_a_cpu_without_bf16_hardware(monkeypatch):
+    """On a CPU with neither AMX nor AVX512_BF16 (made up here) every bf16 row says it is emulated; where
+    the hardware is there, none does; float32 rows never."""
+    for emulated in (True, False):
+        monkeypatch.setattr(precision, "bf16_emulated", lambda device_type="cpu", e=emulated: e)
+        prepared = floor.prepare_all(SIZES, 16, "cpu")
+        bf16 = [item for item in prepared if item.backend.precision == "bfloat16" and item.run is not None]
+        assert bf16 and all((item.note == backends.EMULATED_NOTE) == emulated for item in bf16)
+        assert all("emulated" not in item.note for item in prepared if item.backend.precision == "float32")
 
 
 def test_a_raising_backend_is_skipped_with_a_note():

@@ -21,9 +21,12 @@ from dataclasses import dataclass
 
 import torch
 
+from ..models import precision
+
 # a float32 GEMM of these sizes is within ~1e-6 of float64 (relative to its largest entry); TF32 and bf16
 # are ~1e-3 off. A backend named float32 that misses this (a global lower-precision switch) is not exact.
 EXACT_TOLERANCE = 1e-4
+EMULATED_NOTE = "emulated: this CPU has neither AMX nor AVX512_BF16, so bf16 is slower than float32 here"
 
 
 @dataclass(frozen=True)
@@ -205,4 +208,6 @@ def prepare(backend: Backend, gemms) -> Prepared:
         return Prepared(backend, None, note=f"skipped: {type(exc).__name__}: {first[:120]}")
     note = getattr(run, "note", "") if backend.precision != "float32" or error <= EXACT_TOLERANCE else (
         f"not exact: error {error:.1e} > {EXACT_TOLERANCE:g} (a lower-precision mode is on)")
+    if backend.precision == "bfloat16" and precision.bf16_emulated(backend.device_type):
+        note = EMULATED_NOTE
     return Prepared(backend, run, error, note)
