@@ -7,24 +7,16 @@ import os
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from . import registry
+from .errors import ConfigError, ConfigTypeError, shown  # noqa: F401 (config is where callers take them)
+from .spec import DTYPES  # noqa: F401 (the same)
 
 DATASETS = ("mnist", "fashion-mnist", "kmnist")
 PROTOCOLS = ("seed", "official")
 LOADERS = ("tensor", "dataloader")
 DEVICES = ("cpu", "cuda", "auto")
-DTYPES = ("float32", "bfloat16", "float64")  # float64: for `mnistbench verify` (models built in float64)
 MAX_THREADS = 1024  # torch crashes (segfault) on absurd counts such as 100000: a typo, refused up front
 MAX_SEED = 2**32 - 1  # scikit-learn and numpy take seeds in 0..2**32-1
 FLOAT32_MAX = 3.4028234663852886e38
-
-
-class ConfigError(ValueError):
-    """A user mistake in a configuration: the CLI prints it as one line and exits 2."""
-
-
-class ConfigTypeError(ConfigError, TypeError):
-    """A ConfigError for a value of the wrong type (a string for a number, 1.5 for an integer, a
-    factory that is not callable); a TypeError too, for code that catches those."""
 
 
 @dataclass(frozen=True)
@@ -72,12 +64,6 @@ class RunConfig:
             if kwargs.get(key) is not None:
                 kwargs[key] = tuple(kwargs[key])
         return RunConfig(**kwargs)
-
-
-def shown(value) -> str:
-    """A wrong value as a message shows it: its repr and its type, so "0.1" (a string) is not read as 0.1."""
-    text = repr(value)
-    return f"{text if len(text) <= 60 else text[:57] + '...'} ({type(value).__name__})"
 
 
 def check_name(value, what: str) -> str:

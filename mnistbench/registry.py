@@ -18,7 +18,8 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from .spec import DataRecipe, Family, Implementation, deferred  # noqa: F401 (re-exported: mnistbench.DataRecipe, ...)
+from .errors import ConfigError, ConfigTypeError, shown
+from .spec import DTYPES, DataRecipe, Family, Implementation, deferred  # noqa: F401 (re-exported: mnistbench.DataRecipe, ...)
 
 ENTRY_POINT_GROUP = "mnistbench.implementations"
 BUILT_IN = "built in"
@@ -45,8 +46,6 @@ def register_family(family: Family) -> Family | None:
     """Add a model family (a notebook, a script or a plugin's callable). A name that exists already is
     refused with a PluginWarning, and None is returned."""
     if not isinstance(family, Family):
-        from .config import ConfigTypeError, shown
-
         raise ConfigTypeError(f"register_family takes a mnistbench.Family, got {shown(family)}")
     check_name(family.name, "family")
     _load()
@@ -70,8 +69,6 @@ def register(family: str, impl: str, factory: Callable, *, iterative: bool = Tru
 def check_name(name, what: str) -> str:
     """A family or implementation name: it becomes part of result file names (family-impl-...json), so
     it must be a plain word (no / \\ .. NUL, not empty, not hidden with a leading dot)."""
-    from .config import ConfigError, ConfigTypeError, shown
-
     if not isinstance(name, str):
         raise ConfigTypeError(f"{what} name must be a string, got {shown(name)}")
     if (not name.strip() or name.startswith(".") or ".." in name or any(c in name for c in "/\\\0")
@@ -82,8 +79,6 @@ def check_name(name, what: str) -> str:
 
 def _check_registration(family, impl, factory, iterative, twin, description, dtypes) -> None:
     """register()'s arguments, each of its type, before anything is added (ConfigError in one line)."""
-    from .config import DTYPES, ConfigError, ConfigTypeError, shown
-
     check_name(family, "family")
     check_name(impl, "implementation")
     if not callable(factory):

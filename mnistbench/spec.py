@@ -11,6 +11,8 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+DTYPES = ("float32", "bfloat16", "float64")  # float64: for `mnistbench verify` (models built in float64)
+
 
 @dataclass(frozen=True)
 class DataRecipe:
@@ -64,7 +66,7 @@ class Implementation:
     factory(cfg, n_features, n_classes, generator) returns a model meeting models.contract: iterative
     models offer step(), non-iterative ones (scikit-learn) fit(). twin: the implementation of the same
     family it must agree with step for step (None for a reference such as builtin or sklearn).
-    dtypes: the compute precisions (config.DTYPES) it honours. The default is float32 only, so that a
+    dtypes: the compute precisions (DTYPES) it honours. The default is float32 only, so that a
     plugin written before `--dtype bfloat16` existed is refused a bf16 run instead of silently training
     in float32; the built-ins declare both.
     origin: filled in on registration, like Family.origin.

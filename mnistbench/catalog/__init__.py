@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import itertools
 
-from ..config import DTYPES
-from ..spec import Implementation, deferred
+from ..spec import DTYPES, Implementation, deferred
 
 
 def linear_implementations(family: str, descriptions: dict[str, str]) -> list[Implementation]:

@@ -2,8 +2,7 @@
 mnistbench.models.mlp."""
 from __future__ import annotations
 
-from ..config import DTYPES
-from ..spec import DataRecipe, Family, Implementation, deferred
+from ..spec import DTYPES, DataRecipe, Family, Implementation, deferred
 from . import stack_flops_per_sample
 
 MEAN, STD = 0.1307, 0.3081  # the notebook's Normalize((0.1307,), (0.3081,))
