@@ -5,8 +5,9 @@ the family's real training split, epoch after epoch), and compared before any up
 the first batch, every parameter) and after every step (the step's loss and logits, every parameter by
 name; a step that leaves its loss to the loop is given model.loss of its logits). The first tensor past
 tolerance is named with its step; `tests/test_models.py`, `mnistbench verify` and
-`mnistbench.testing.assert_agrees_with_twin` all go through compare_trajectories() (parity/trajectory.py,
-its names importable from here too); this module builds the pairs, their batches and their results.
+`mnistbench.testing.assert_agrees_with_twin` all go through compare_trajectories() (parity/trajectory.py;
+the models and batches it is fed come from parity/building.py; both modules' names are importable from
+here too); this module finds the pairs, runs each and keeps its result.
 
 The tolerance (docs/verify.md): a tensor a agrees with its twin's b when, both divided by the twin's
 scale s = max|b|, they meet torch.testing's rule with a grown rtol:

@@ -57,8 +57,9 @@ def decide_target(value: float, ci_low: float, ci_high: float, kind: str, bound:
                   floor_ratio: bool, rounds: int | None = None) -> tuple[str, str]:
     """(verdict, note) of a target on its interval, as the paired comparisons decide (criterion.rs: an estimate
     on the right side of the bound is not enough, its interval must clear it). A ratio to the matmul floor
-    under 1 cannot be true (an epoch does not beat its own matmuls): the floor around the epochs was slowed
-    by something else, and no verdict is taken from it."""
+    under 1 cannot be true (neither an epoch nor a step beats its own matmuls): the floor beside it was
+    slowed by something else, and no verdict is taken from it. rounds: how many rounds the interval came
+    from, when more of them can be asked for (--repeats), so that the note can say how many would do."""
     if not all(math.isfinite(v) for v in (value, ci_low, ci_high)):
         return "inconclusive", "no interval (fewer than 3 rounds)"
     if floor_ratio and value < 1:

@@ -108,7 +108,6 @@ def read(folder) -> tuple[pd.DataFrame | None, list[str]]:
 
 def table(folder):
     """(the report's Parity Table or None, warnings)."""
-
     frame, warnings = read(folder)
     if frame is None:
         return None, warnings
