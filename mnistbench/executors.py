@@ -9,12 +9,11 @@ a run gives the same numbers wherever it executes.
 """
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass
 
-from . import data, train
-from .config import ConfigError, RunConfig
-from .result import Epoch, RunResult
+from . import interleave, ray_tasks
+from .config import ConfigError
+from .local import Progress, SplitCache, failed, local_runs  # noqa: F401 (callers may name them executors.*)
 
 EXECUTORS = ("local", "interleave", "ray")
 
@@ -53,8 +52,6 @@ class Executor:
         if self.block_steps is not None and self.block_steps < 1:
             raise ConfigError(f"--block-steps must be >= 1, got {self.block_steps}")
         if self.name == "ray":
-            from . import ray_tasks
-
             ray_tasks.import_ray(local_instance=self.address is None)
         return self
 
@@ -62,78 +59,13 @@ class Executor:
 LOCAL = Executor()
 
 
-@dataclass(frozen=True)
-class Progress:
-    """One thing that happened to a run of a grid: it started, finished an epoch, finished (result), or
-    was skipped (note says why). done / running / queued / failed count the grid's runs afterwards."""
-
-    kind: str  # "start" | "epoch" | "done" | "skipped"
-    index: int
-    total: int
-    cfg: RunConfig
-    epoch: Epoch | None = None
-    result: RunResult | None = None
-    note: str = ""
-    done: int = 0
-    running: int = 0
-    queued: int = 0
-    failed: int = 0
-
-
 def runs(executor: Executor, todo, total: int, arrays, data_root=None):
     """The Progress of every (index, cfg) of todo (an iterable the executor reads as it starts each run),
     a grid of `total` points. arrays: dataset -> data.load_arrays(). Closing the generator (done, Ctrl-C,
     an error) stops what is still running."""
     if executor.name == "ray":
-        from . import ray_tasks
-
         yield from ray_tasks.runs(executor, list(todo), total, arrays)
     elif executor.name == "interleave":
-        from . import interleave
-
         yield from interleave.runs(executor, list(todo), total, arrays, data_root)
     else:
         yield from local_runs(todo, total, arrays)
-
-
-def local_runs(todo, total: int, arrays):
-    splits = SplitCache(arrays)
-    for index, cfg in todo:
-        yield Progress("start", index, total, cfg)
-        try:
-            for item in train.run_events(cfg, splits.get(cfg)):
-                if isinstance(item, Epoch):
-                    yield Progress("epoch", index, total, cfg, epoch=item)
-                else:
-                    yield Progress("done", index, total, cfg, result=item)
-        except (KeyboardInterrupt, ConfigError, data.DataError):
-            raise
-        except Exception as exc:  # noqa: BLE001 (a crash inside one run is recorded, and the grid goes on)
-            yield Progress("done", index, total, cfg, result=failed(cfg, exc))
-
-
-def failed(cfg: RunConfig, exc: BaseException, where: str | None = None) -> RunResult:
-    """The result of a run that did not finish: why, and where (the current traceback)."""
-    from . import env
-
-    return RunResult.failed(cfg, f"{type(exc).__name__}: {exc}",
-                            where if where is not None else traceback.format_exc(limit=5),
-                            env=env.environment(train.resolve_device(cfg.device)))
-
-
-class SplitCache:
-    """The splits of the runs being trained, built once per (dataset, family, protocol, seed, classes,
-    device): the implementations of one seed share them. keep: how many different ones to hold (the
-    local executor needs one at a time; an interleaved group all of its own)."""
-
-    def __init__(self, arrays: dict, keep: int = 1):
-        self.arrays, self.keep, self.built = arrays, keep, {}
-
-    def get(self, cfg: RunConfig, device=None):
-        device = device or train.resolve_device(cfg.device)
-        key = (cfg.dataset, cfg.family, cfg.protocol, cfg.seed, cfg.class_list, str(device))
-        if key not in self.built:
-            while len(self.built) >= self.keep:  # drop the oldest first: bounded copies in memory
-                self.built.pop(next(iter(self.built)))
-            self.built[key] = data.load(cfg, device=device, arrays=self.arrays[cfg.dataset])
-        return self.built[key]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import claims, data, executors, files, interrupts, registry, results
 from .config import ConfigError, check_family, for_family, validate
-from .executors import Progress
+from .local import Progress
 from .result import now
 from .train import resolve_device
 

@@ -8,83 +8,24 @@ crash) leaves the group and the others go on. Weights, batches and histories are
 configuration trained apart (train.training drives both), bit for bit on the CPU.
 
 A lane is one run's side of this: a generator that is sent (round, steps), runs that block and yields
-a BlockDone. A local lane trains in this process; a remote lane (worker.py) asks a worker process in
-another Python environment (--python) to train its block, so environments interleave the same way.
+a BlockDone. A local lane (lanes.py) trains in this process; a remote lane (worker.py) asks a worker
+process in another Python environment (--python) to train its block, so environments interleave the same
+way.
 """
 from __future__ import annotations
 
-import time
 import uuid
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from . import env, models, registry, train
-from .executors import Progress, SplitCache, failed, local_runs
-from .result import Block, Epoch, Interleave, RunResult
+from . import registry, train, worker
+from .lanes import BlockDone, local_lane
+from .local import Progress, SplitCache, failed, local_runs
 
 BLOCK_SECONDS = 0.1  # the work of one block: long enough to time, short enough for many rounds
 MAX_BLOCK_STEPS = 10_000
 MIN_ROUNDS = 25  # the shortest run of a group still gets this many blocks to pair
-WARMUP_ROUNDS = 1
-
-
-@dataclass(frozen=True)
-class BlockDone:
-    """What a lane did in one block: timed seconds (validation excluded), updates made (fewer than asked
-    when the run ended), the epochs that ended in it, and the result when the run is over."""
-
-    seconds: float
-    steps: int
-    epochs: tuple[Epoch, ...] = ()
-    result: RunResult | None = None
-
-
-def local_lane(cfg, splits, group: str, order_seed: int):
-    """A run as a lane. Yields (seconds per update from the warm-up, updates the whole run would make)
-    first, for calibration, then a BlockDone for each (round, steps) it is sent."""
-    device = splits.train.x.device
-    default_threads = torch.get_num_threads()
-    threads = cfg.threads or default_threads
-    train.use_threads(threads)
-    noise = env.noise_start()
-    step_seconds = train.warm_up(cfg, splits, device, steps=5)
-    model = models.build(cfg, splits.n_features, splits.n_classes, device)
-    steps = train.training(model, splits, cfg)
-    train.use_threads(default_threads)
-    total_steps = cfg.epochs * -(-len(splits.train) // cfg.batch_size)
-    round_, block_steps = yield step_seconds, total_steps
-    blocks, epoch_seconds, fitted = [], 0.0, None
-    while True:
-        train.use_threads(threads)  # each block under its own run's thread count
-        epochs, done, seconds = [], 0, 0.0
-        train.sync(device)
-        started = time.perf_counter()
-        try:
-            while done < block_steps:
-                if next(steps) is train.EPOCH_END:
-                    train.sync(device)
-                    segment = time.perf_counter() - started
-                    seconds, epoch_seconds = seconds + segment, epoch_seconds + segment
-                    epochs.append(steps.send(epoch_seconds))  # validation: outside every timer
-                    epoch_seconds = 0.0
-                    started = time.perf_counter()
-                else:
-                    done += 1
-        except StopIteration as stop:
-            fitted = stop.value
-        train.sync(device)
-        segment = time.perf_counter() - started
-        seconds, epoch_seconds = seconds + segment, epoch_seconds + segment
-        if round_ >= WARMUP_ROUNDS and done:
-            blocks.append(Block(round_, seconds, done))
-        result = None
-        if fitted is not None:
-            record = Interleave(group, block_steps, order_seed, tuple(blocks))
-            result = train.finish(cfg, model, splits, fitted, env.noise_since(noise), interleave=record)
-        train.use_threads(default_threads)
-        round_, block_steps = yield BlockDone(seconds, done, tuple(epochs), result)
 
 
 def calibrate(sizes: list[tuple[float, int]], block_steps: int | None) -> int:
@@ -101,8 +42,6 @@ def lanes_of(executor, todo, arrays, group: str, data_root=None):
     """(index, cfg, lane) for every run of todo: local lanes, or with executor.pythons one remote lane
     per run and environment (a worker process each environment; this process only coordinates)."""
     if executor.pythons:
-        from . import worker
-
         return worker.remote_lanes(executor, todo, group, data_root)
     splits = SplitCache(arrays, keep=len(todo) or 1)
     return [(index, cfg, local_lane(cfg, splits.get(cfg), group, executor.order_seed)) for index, cfg in todo]

@@ -26,8 +26,9 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from . import data, executors, interrupts, registry, resultfile, train
+from . import data, interrupts, registry, resultfile, train
 from .config import ConfigError
+from .local import Progress, SplitCache, failed
 from .result import RunResult
 
 NODE_RESOURCE = "mnistbench_node"
@@ -69,7 +70,7 @@ def runs(executor, todo, total: int, arrays):
         # itself; force-cancelling them just before that has aborted the driver inside Ray's task manager
         finished = _runs(ray, todo, plans, arrays, slots(nodes, plans.values()), cancel=not owned)
         for index, cfg, result, running, queued in finished:
-            yield executors.Progress("done", index, total, cfg, result=result, running=running, queued=queued)
+            yield Progress("done", index, total, cfg, result=result, running=running, queued=queued)
     finally:
         if finished is not None:
             finished.close()  # a borrowed connection: cancels what is still queued or running
@@ -239,7 +240,7 @@ def run_task(cfg, boxed_arrays, device_name: str, reserved: dict, shipped: list)
         # copies: the object store's arrays are read-only, and torch wants to own its memory
         _ARRAYS[cfg.dataset] = (ref.hex(), {part: (torch.from_numpy(np.array(x)), torch.from_numpy(np.array(y)))
                                             for part, (x, y) in ray.get(ref).items()})
-        _SPLITS[cfg.dataset] = executors.SplitCache({cfg.dataset: _ARRAYS[cfg.dataset][1]})
+        _SPLITS[cfg.dataset] = SplitCache({cfg.dataset: _ARRAYS[cfg.dataset][1]})
     torch.set_num_threads(reserved["num_cpus"])
     try:
         device = train.resolve_device(device_name)
@@ -248,7 +249,7 @@ def run_task(cfg, boxed_arrays, device_name: str, reserved: dict, shipped: list)
         except (ConfigError, data.DataError):
             raise
         except Exception as exc:  # a crash inside one run is recorded, as locally
-            result = executors.failed(cfg, exc)
+            result = failed(cfg, exc)
     except (ConfigError, data.DataError) as exc:  # the driver raises it again: a user mistake ends the grid
         return {"user_error": type(exc).__name__, "message": str(exc)}
     where = {"name": "ray", "node_id": ray.get_runtime_context().get_node_id(), **reserved,

@@ -71,8 +71,8 @@ def start(python: str) -> Worker:
 
 
 def remote_lane(worker: Worker, lane: int, cfg: RunConfig, group: str, order_seed: int, data_root):
-    """interleave.local_lane's twin: the same sends and yields, trained by a worker process."""
-    from .interleave import BlockDone
+    """lanes.local_lane's twin: the same sends and yields, trained by a worker process."""
+    from .lanes import BlockDone
     from .result import Epoch
     from .resultfile import parse
 
@@ -106,8 +106,8 @@ def serve(requests, reply) -> None:
     import torch
 
     from . import data, env
-    from .executors import SplitCache
-    from .interleave import local_lane
+    from .lanes import local_lane
+    from .local import SplitCache
 
     lanes, caches = {}, {}
     for line in requests:
