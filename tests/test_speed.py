@@ -312,6 +312,11 @@ def test_an_inconclusive_target_says_how_many_rounds_would_decide():
     assert 0.8 < share_deciding(needed) and share_deciding(rounds) < 0.2
     on_bound = targets.decide_target(1.3, 1.2, 1.4, "max", 1.3, floor_ratio=True, rounds=9)
     assert on_bound[0] == "inconclusive" and "sits on it" in on_bound[1] and "--repeats" not in on_bound[1]
+    # next to the bound the number runs away (1.31 (1.24-1.39) at 30 rounds: thousands): not asked for as --repeats
+    near = targets.decide_target(1.31, 1.24, 1.39, "max", 1.3, floor_ratio=True, rounds=30)
+    far_off = targets.rounds_to_decide(1.31, 1.24, 1.39, 1.3, 30)
+    assert far_off > targets.WORTH_ASKING * 30 and near[0] == "inconclusive"
+    assert "--repeats" not in near[1] and "within 0.8% of it" in near[1] and f"about {far_off} rounds" in near[1]
 
 
 def test_the_step_alone_is_a_target_of_its_own():

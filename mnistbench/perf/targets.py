@@ -19,6 +19,8 @@ from . import floor
 FLOOR_RATIO = "mnistbench_over_floor"  # ratios with a bound of their own: an epoch cannot beat its matmuls,
 STEP_RATIO = "step_over_floor"  # nor a step
 FLOOR_RATIOS = (FLOOR_RATIO, STEP_RATIO)
+# more rounds than this many times a run's own are not worth asking for: such an estimate is at the bound
+WORTH_ASKING = 20
 
 
 def targets() -> list[tuple[str, str, str, str, float]]:
@@ -44,8 +46,8 @@ class TargetCheck:
 def rounds_to_decide(value: float, ci_low: float, ci_high: float, bound: float, rounds: int) -> int | None:
     """About how many paired rounds would put the interval wholly on one side of the bound if the rounds
     kept their spread (paired.rounds_needed, the bound as a band of width 0; the per-round SD read back
-    from the t interval the ratio came with). None when no number within reach would: the estimate sits
-    on the bound."""
+    from the t interval the ratio came with). None when no number would: the estimate sits on the bound;
+    near it the number runs into thousands, which decide_target does not ask for (WORTH_ASKING)."""
     if rounds < paired.MIN_PAIRS:
         return None
     t_quantile = sps.t.ppf(1 - stats.ALPHA / 2, rounds - 1)
@@ -76,6 +78,10 @@ def decide_target(value: float, ci_low: float, ci_high: float, kind: str, bound:
     needed = rounds_to_decide(value, ci_low, ci_high, bound, rounds)
     if needed is None:
         return "inconclusive", f"{straddles}, and the estimate sits on it: a quieter machine might decide"
+    if needed > WORTH_ASKING * rounds:
+        return "inconclusive", (f"{straddles}, and the estimate is within {abs(value / bound - 1):.1%} of it: at "
+                                f"this spread only about {needed} rounds ({needed / rounds:.0f}x this run's) would "
+                                "decide, so read it as at the bound")
     return "inconclusive", (f"{straddles}: at this spread about --repeats {needed} (this run had {rounds} rounds) "
                             "or a quieter machine would decide")
 
