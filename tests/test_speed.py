@@ -319,9 +319,19 @@ def test_an_inconclusive_target_says_how_many_rounds_would_decide():
     assert "--repeats" not in near[1] and "within 0.8% of it" in near[1] and f"about {far_off} rounds" in near[1]
 
 
+def test_a_target_holds_the_familys_own_network_only():
+    """speed --hidden measures another network: the target, set for the family's 784-512-128-10, is not
+    applied to it; a row that does not say its hidden sizes (an older speed.csv) is held to it."""
+    row = floor_row(1.20, 1.15, 1.25, repeats=9)
+    assert [c.verdict for c in targets.check_targets([{**row, "hidden": "512,128"}])] == ["met"]
+    assert targets.check_targets([{**row, "hidden": "8"}]) == []
+    assert [c.verdict for c in targets.check_targets([row])] == ["met"]
+
+
 def test_the_step_alone_is_a_target_of_its_own():
-    """The epoch and the step alone are each held to the bound, side by side; the step's blocks have a fixed
-    count, so its straddling note names no --repeats, and a step under its floor decides nothing either."""
+    """The epoch and the step alone are each held to the bound, side by side; the step's blocks follow
+    --repeats (at least stepfloor.ROUNDS), so its straddling note names the --repeats that would decide
+    (none for a row that does not say how many blocks it had), and a step under its floor decides nothing."""
     row = floor_row(1.37, 1.33, 1.40, repeats=40, step_over_floor=1.25, step_over_floor_ci_low=1.22,
                     step_over_floor_ci_high=1.29)
     epoch, step = targets.check_targets([row])
@@ -330,6 +340,11 @@ def test_the_step_alone_is_a_target_of_its_own():
     _, straddling = targets.check_targets([{**row, "step_over_floor": 1.3, "step_over_floor_ci_low": 1.2,
                                             "step_over_floor_ci_high": 1.4}])
     assert straddling.verdict == "inconclusive" and "--repeats" not in straddling.note
+    _, close = targets.check_targets([{**row, "step_over_floor": 1.27, "step_over_floor_ci_low": 1.23,
+                                       "step_over_floor_ci_high": 1.31, "step_rounds": 30}])
+    needed = targets.rounds_to_decide(1.27, 1.23, 1.31, 1.3, 30)
+    assert close.verdict == "inconclusive" and f"--repeats {needed} (this run had 30 rounds)" in close.note
+    assert stepfloor.rounds_for(needed) == needed > stepfloor.ROUNDS == stepfloor.rounds_for(5)
     _, under = targets.check_targets([{**row, "step_over_floor": 0.9, "step_over_floor_ci_low": 0.85,
                                        "step_over_floor_ci_high": 0.95}])
     assert under.verdict == "inconclusive" and under.note.startswith("under 1")
@@ -413,8 +428,9 @@ def test_run_over_floor_sizes_its_blocks_to_the_floor_and_pairs_them():
 
 
 def test_cli_speed_prints_the_target_with_its_interval(tiny_env, tmp_path, quick, capsys):
-    """The MLP's floor target is printed with the interval that decided it (on tiny data: any verdict)."""
-    args = ["speed", "--family", "mlp", "--impl", "manual", "--hidden", "8", "--repeats", "3", "--out", str(tmp_path)]
+    """The MLP's floor target is printed with the interval that decided it (on tiny data: any verdict), for
+    the family's own network only."""
+    args = ["speed", "--family", "mlp", "--impl", "manual", "--repeats", "3", "--out", str(tmp_path)]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert re.search(r"mlp/manual: [\d.]+ GFLOP/s \(\d+% of the floor's\); alone \d+\.\d\d× \(\d+\.\d\d–\d+\.\d\d\) "
@@ -434,6 +450,12 @@ def test_cli_speed_prints_the_target_with_its_interval(tiny_env, tmp_path, quick
     assert float(row["fastest_each_over_floor"]) == pytest.approx(value, abs=0.005)
     floors = {r["backend"]: r for r in csv.DictReader(open(tmp_path / "floor.csv"))}
     assert floors["fastest-each"]["precision"] == "mixed" and floors["fastest-each"]["exact"] == "False"
+    assert row["hidden"] == "512,128"
+    # another network is measured the same way, and held to no target
+    assert cli.main([*args, "--hidden", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "alone" in out and "target <=" not in out
+    assert "target: none at --hidden 8; the target is set for the family's own network" in out
 
 
 def test_cli_speed_and_throughput_write_csv(tiny_env, tmp_path, quick, capsys):

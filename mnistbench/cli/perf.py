@@ -90,8 +90,9 @@ def cmd_speed(args):
                   f"{row['matmul_gflops']:.3g} GFLOP/s ({row['floor_backend']}, the fastest exact float32 kernel "
                   f"on the step's shapes; a square sgemm reaches {row['peak_gflops']:.1f} GFLOP/s)")
             break
+    step_rounds = max((row.get("step_rounds", stepfloor.ROUNDS) for row in rows), default=stepfloor.ROUNDS)
     print("\nthe step: matmul GFLOP/s of mnistbench's epoch (share of the floor's rate); the step alone over the "
-          f"floor, in {stepfloor.ROUNDS} rounds of {stepfloor.BLOCK_STEPS}-step blocks interleaved with as many runs "
+          f"floor, in {step_rounds} rounds of {stepfloor.BLOCK_STEPS}-step blocks interleaved with as many runs "
           "of the floor's GEMMs (95 % interval); from a short profile of its steps the GEMMs' share of the self "
           "CPU time and the top operators beyond them:")
     for row in rows:
@@ -114,6 +115,9 @@ def cmd_speed(args):
                   f"blocks: a bf16 or mixed step can speed its matmuls up {1 / value:.2f}× ({1 / high:.2f}–"
                   f"{1 / low:.2f}) at most here, at batch {batch_size}")
     checks = targets.check_targets(rows)
+    if not checks and args.hidden and batch_size == 64 and device == "cpu" and floors:
+        print(f"\ntarget: none at --hidden {speed.hidden_text(args.hidden)}; the target is set for the family's own "
+              "network")
     if checks and batch_size == 64 and device == "cpu":
         print("\ntarget (batch 64, any CPU), decided on the ratio's 95 % interval:")
         for check in checks:

@@ -44,14 +44,19 @@ FASTEST_EACH_RATIO = "fastest_each_over_floor"  # the GEMMs on the fastest kerne
 RATIOS = ("notebook_over_mnistbench", "mnistbench_over_bare", "mnistbench_over_floor", FASTEST_EACH_RATIO)
 RATIOS_WITH_INTERVALS = [f"{name}{part}" for name in RATIOS for part in ("", "_ci_low", "_ci_high")]
 SPEED_COLUMNS = [
-    "family", "impl", "notebook_loop", "device", "device_name", "batch_size", "threads", "torch", "repeats",
+    "family", "impl", "notebook_loop", "device", "device_name", "batch_size", "hidden", "threads", "torch", "repeats",
     "train_size", "epoch_batches", "notebook_batches_timed",
     "notebook_s", "notebook_min_s", "notebook_max_s", "mnistbench_s", "mnistbench_min_s", "mnistbench_max_s",
     "bare_s", "bare_min_s", "bare_max_s", *RATIOS_WITH_INTERVALS, "epoch_gflop", "floor_backend", "matmul_gflops",
     "floor_s", "floor_spread",
     "peak_gflops", "step_gflops", "floor_share", "step_over_floor", "step_over_floor_ci_low",
-    "step_over_floor_ci_high", "gemm_share", "top_ops", "load_1m", "order_seed", "round_orders",
+    "step_over_floor_ci_high", "step_rounds", "gemm_share", "top_ops", "load_1m", "order_seed", "round_orders",
 ]
+
+def hidden_text(hidden) -> str:
+    """A network's hidden sizes as speed.csv holds them: "512,128"; "" for a family without hidden layers."""
+    return ",".join(map(str, hidden or ()))
+
 
 def iterative_impls(family: str) -> list[str]:
     return [e.name for e in registry.implementations(family) if e.iterative]
@@ -185,10 +190,11 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
         floor_row["floor_spread"] = float(scipy_stats.iqr(times["floor"]) / statistics.median(times["floor"]))
         fastest_each = next((item.run for item in floors if item.backend.name == backends.FASTEST_EACH), None)
         if fastest_each is not None:  # what any precision could take for the same GEMMs, in paired blocks
-            bound = stepfloor.run_over_floor(fastest_each, best_run, device, seed=cfg_base.seed)
+            bound = stepfloor.run_over_floor(fastest_each, best_run, device, stepfloor.rounds_for(rounds),
+                                             seed=cfg_base.seed)
             floor_row.update({FASTEST_EACH_RATIO: bound.ratio, f"{FASTEST_EACH_RATIO}_ci_low": bound.ci_low,
                               f"{FASTEST_EACH_RATIO}_ci_high": bound.ci_high})
-    shared = {"batch_size": batch_size, "repeats": rounds, "train_size": n, "epoch_batches": epoch_batches,
+    shared = {"batch_size": batch_size, "hidden": hidden_text(cfg_base.hidden), "repeats": rounds, "train_size": n, "epoch_batches": epoch_batches,
               "notebook_batches_timed": cap, "order_seed": cfg_base.seed,
               "round_orders": " | ".join(",".join(order) for order in orders)}
     rows = []
@@ -228,9 +234,10 @@ def step_columns(model, x, y, batch_size, cfg, splits, row, generator, buffers, 
     epoch = list(train.epoch_batches(x, y, batch_size, generator, "tensor", buffers))
     batches = [(xb, yb) for xb, yb in epoch if len(yb) == batch_size] or epoch  # new data every step, as in an epoch
     if floor_run is not None and batches:
-        comparison = stepfloor.step_over_floor(model, batches, floor_run, cfg.device, seed=cfg.seed)
+        step_rounds = stepfloor.rounds_for(row["repeats"])
+        comparison = stepfloor.step_over_floor(model, batches, floor_run, cfg.device, step_rounds, seed=cfg.seed)
         out.update(step_over_floor=comparison.ratio, step_over_floor_ci_low=comparison.ci_low,
-                   step_over_floor_ci_high=comparison.ci_high)
+                   step_over_floor_ci_high=comparison.ci_high, step_rounds=step_rounds)
     seen = profiling.step_breakdown(model, batches[: profiling.BREAKDOWN_STEPS])
     out.update(gemm_share=seen["gemm_share"], top_ops=profiling.breakdown_text(seen["top"]))
     return out

@@ -18,7 +18,13 @@ from .. import paired, stats, train
 
 BLOCK_STEPS = 40  # ~30 ms for the MLP at batch 64 on a 2-core CPU: short against the machine's drift
 BLOCK_SECONDS = 0.03
-ROUNDS = 30
+ROUNDS = 30  # at least; a speed run of more rounds (--repeats) gets as many blocks
+
+
+def rounds_for(repeats: int) -> int:
+    """The blocks a speed run of `repeats` rounds pairs: ROUNDS, or more when more rounds were asked for
+    (a block of each side is ~60 ms, so 100 rounds cost seconds)."""
+    return max(ROUNDS, repeats)
 
 
 def step_over_floor(model, batches, floor_run, device, rounds: int = ROUNDS, block: int = BLOCK_STEPS,

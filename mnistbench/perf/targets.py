@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from scipy import stats as sps
 
 from .. import paired, registry, runtiming, stats
-from . import floor
+from ..config import for_family
+from . import floor, speed
 
 FLOOR_RATIO = "mnistbench_over_floor"  # ratios with a bound of their own: an epoch cannot beat its matmuls,
 STEP_RATIO = "step_over_floor"  # nor a step
@@ -87,18 +88,22 @@ def decide_target(value: float, ci_low: float, ci_high: float, kind: str, bound:
 
 
 def check_targets(rows) -> list[TargetCheck]:
-    """Every target that the rows cover, decided on its interval (decide_target)."""
+    """Every target that the rows cover, decided on its interval (decide_target). A target is set for the
+    family's own network: a row with other hidden sizes (speed --hidden) is held to none."""
     by_pair = {(r["family"], r["impl"]): r for r in rows}
     out = []
     for family, impl, column, kind, bound in targets():
         row = by_pair.get((family, impl), {})
+        if "hidden" in row and row["hidden"] != speed.hidden_text(for_family(family, impl).hidden):
+            continue
         value = row.get(column)
         if value is None:
             continue
         low, high = (row.get(f"{column}{part}", math.nan) for part in ("_ci_low", "_ci_high"))
-        # --repeats sets the epoch's rounds; the step's blocks have a fixed count (stepfloor.ROUNDS)
+        # --repeats sets the epoch's rounds and, beyond stepfloor.ROUNDS, the step's blocks
+        rounds = row.get("step_rounds") if column == STEP_RATIO else row.get("repeats")
         verdict, note = decide_target(value, low, high, kind, bound, floor_ratio=column in FLOOR_RATIOS,
-                                      rounds=row.get("repeats") if column == FLOOR_RATIO else None)
+                                      rounds=rounds if column in FLOOR_RATIOS else None)
         spread = row.get("floor_spread") if column == FLOOR_RATIO else None
         if spread is not None and spread >= runtiming.NOISY_LIMIT:
             noisy = (f"a noisy machine: the floor's own rounds spread {spread:.0%} (IQR / median), and on a busy "
