@@ -17,6 +17,7 @@ All of it is scipy.stats; nothing here is hand-rolled beyond arranging its input
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from dataclasses import dataclass, replace
 from typing import NamedTuple
@@ -95,14 +96,23 @@ def mean_interval(values, confidence: float = CONFIDENCE) -> dict:
     return {"mean": mean, "ci_low": float(low), "ci_high": float(high), "std": std, "n": n}
 
 
+LARGEST_LOG = math.log(sys.float_info.max)  # math.exp of more than this overflows a float
+
+
 def ratio_interval(ratios, confidence: float = CONFIDENCE) -> dict:
     """The geometric mean of paired ratios (e.g. one implementation's time over its twin's, per seed) with
     a Student-t 95 % interval taken on their logs: ratios multiply, so their logs are what averages."""
     sample = _clean(ratios)
     sample = sample[sample > 0]
     logs = mean_interval(np.log(sample), confidence)
-    return {"mean": math.exp(logs["mean"]) if logs["n"] else math.nan, "ci_low": math.exp(logs["ci_low"]),
-            "ci_high": math.exp(logs["ci_high"]), "n": logs["n"]}
+    return {"mean": exp(logs["mean"]) if logs["n"] else math.nan, "ci_low": exp(logs["ci_low"]),
+            "ci_high": exp(logs["ci_high"]), "n": logs["n"]}
+
+
+def exp(log_value: float) -> float:
+    """math.exp, but infinite where the float overflows: an interval of logs from wildly spread figures
+    (a hostile file, two rounds whose spread is hundreds of times their mean) is taken back, not raised."""
+    return math.inf if log_value >= LARGEST_LOG else math.exp(log_value)
 
 
 @dataclass(frozen=True)
@@ -240,10 +250,15 @@ def compare_from_stats(base_mean: float, base_std: float, base_n: int, new_mean:
     dof = (var_new + var_base) ** 2 / (var_new**2 / (new_n - 1) + var_base**2 / (base_n - 1))
     half = sps.t.ppf(0.5 + confidence / 2, dof) * spread
     half90 = sps.t.ppf(0.5 + equivalence_confidence(alpha) / 2, dof) * spread
-    low90, high90 = ratio * math.exp(-half90), ratio * math.exp(half90)
+    low90, high90 = _widened(ratio, half90)
     p = float(result.pvalue)
-    return Comparison(ratio, ratio * math.exp(-half), ratio * math.exp(half), p, base_n, new_n,
+    return Comparison(ratio, *_widened(ratio, half), p, base_n, new_n,
                       verdict(ratio, p, threshold, alpha, (low90, high90)), UNPAIRED, low90, high90)
+
+
+def _widened(ratio: float, half_log: float) -> tuple[float, float]:
+    """ratio · exp(∓half_log): an interval in log space taken back (its top infinite past a float's range)."""
+    return ratio * exp(-half_log), ratio * exp(half_log)
 
 
 def accuracy_band(p_a: float, n_a: int, p_b: float, n_b: int, seed_var_a: float = 0.0, seeds_a: int = 1,

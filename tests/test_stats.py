@@ -83,6 +83,17 @@ def test_from_summary_statistics_agrees_with_raw_samples():
     assert summary.ci_low == pytest.approx(raw.ci_low, rel=0.02)
 
 
+def test_an_interval_too_wide_for_a_float_is_infinite_not_an_error():
+    """Two rounds whose stddev is 256 times their mean (a summary in a benchmark file), or per-seed ratios
+    of 1e-300 and 1e300 (a hostile result file): the interval's top is infinite, the verdict inconclusive,
+    and nothing is raised."""
+    summary = stats.compare_from_stats(1.0, 1.0, 2, 0.00390625, 1.0, 2)
+    assert summary.verdict == "inconclusive" and summary.ci_high == math.inf == summary.ci90_high
+    assert summary.ci_low == 0.0 and summary.ratio == 0.00390625
+    spread = stats.ratio_interval([1e-300, 1e300])
+    assert spread["mean"] == pytest.approx(1.0) and (spread["ci_low"], spread["ci_high"]) == (0.0, math.inf)
+
+
 def test_mean_interval_is_student_t_and_absent_for_one_value():
     result = stats.mean_interval([1.0, 2.0, 3.0])
     assert result["mean"] == 2.0 and result["n"] == 3
