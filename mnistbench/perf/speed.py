@@ -44,14 +44,15 @@ FASTEST_EACH_RATIO = "fastest_each_over_floor"  # the GEMMs on the fastest kerne
 RATIOS = ("notebook_over_mnistbench", "mnistbench_over_bare", "mnistbench_over_floor", FASTEST_EACH_RATIO)
 RATIOS_WITH_INTERVALS = [f"{name}{part}" for name in RATIOS for part in ("", "_ci_low", "_ci_high")]
 SPEED_COLUMNS = [
-    "family", "impl", "notebook_loop", "device", "device_name", "batch_size", "hidden", "threads", "torch", "repeats",
-    "train_size", "epoch_batches", "notebook_batches_timed",
+    "family", "impl", "notebook_loop", "device", "device_name", "batch_size", "hidden", "threads", "torch",
+    "repeats", "train_size", "epoch_batches", "notebook_batches_timed",
     "notebook_s", "notebook_min_s", "notebook_max_s", "mnistbench_s", "mnistbench_min_s", "mnistbench_max_s",
     "bare_s", "bare_min_s", "bare_max_s", *RATIOS_WITH_INTERVALS, "epoch_gflop", "floor_backend", "matmul_gflops",
     "floor_s", "floor_spread",
     "peak_gflops", "step_gflops", "floor_share", "step_over_floor", "step_over_floor_ci_low",
     "step_over_floor_ci_high", "step_rounds", "gemm_share", "top_ops", "load_1m", "order_seed", "round_orders",
 ]
+
 
 def hidden_text(hidden) -> str:
     """A network's hidden sizes as speed.csv holds them: "512,128"; "" for a family without hidden layers."""
@@ -194,8 +195,8 @@ def measure_family(family, impls, splits, cfg_base, repeats, notebook_batches, d
                                              seed=cfg_base.seed)
             floor_row.update({FASTEST_EACH_RATIO: bound.ratio, f"{FASTEST_EACH_RATIO}_ci_low": bound.ci_low,
                               f"{FASTEST_EACH_RATIO}_ci_high": bound.ci_high})
-    shared = {"batch_size": batch_size, "hidden": hidden_text(cfg_base.hidden), "repeats": rounds, "train_size": n, "epoch_batches": epoch_batches,
-              "notebook_batches_timed": cap, "order_seed": cfg_base.seed,
+    shared = {"batch_size": batch_size, "hidden": hidden_text(cfg_base.hidden), "repeats": rounds, "train_size": n,
+              "epoch_batches": epoch_batches, "notebook_batches_timed": cap, "order_seed": cfg_base.seed,
               "round_orders": " | ".join(",".join(order) for order in orders)}
     rows = []
     for impl in impls:
