@@ -116,8 +116,8 @@ def cmd_speed(args):
                   f"{1 / low:.2f}) at most here, at batch {batch_size}")
     checks = targets.check_targets(rows)
     if not checks and args.hidden and batch_size == 64 and device == "cpu" and floors:
-        print(f"\ntarget: none at --hidden {speed.hidden_text(args.hidden)}; the target is set for the family's own "
-              "network")
+        print(f"\ntarget: none at --hidden {speed.hidden_text(args.hidden)}; the target is set for the "
+              "family's own network")
     if checks and batch_size == 64 and device == "cpu":
         print("\ntarget (batch 64, any CPU), decided on the ratio's 95 % interval:")
         for check in checks:

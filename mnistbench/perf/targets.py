@@ -80,9 +80,9 @@ def decide_target(value: float, ci_low: float, ci_high: float, kind: str, bound:
     if needed is None:
         return "inconclusive", f"{straddles}, and the estimate sits on it: a quieter machine might decide"
     if needed > WORTH_ASKING * rounds:
-        return "inconclusive", (f"{straddles}, and the estimate is within {abs(value / bound - 1):.1%} of it: at "
-                                f"this spread only about {needed} rounds ({needed / rounds:.0f}x this run's) would "
-                                "decide, so read it as at the bound")
+        return "inconclusive", (f"{straddles}, and the estimate is within {abs(value / bound - 1):.1%} of "
+                                f"it: at this spread only about {needed} rounds ({needed / rounds:.0f}x this "
+                                "run's) would decide, so read it as at the bound")
     return "inconclusive", (f"{straddles}: at this spread about --repeats {needed} (this run had {rounds} rounds) "
                             "or a quieter machine would decide")
 
