@@ -15,13 +15,13 @@ import collections
 import contextlib
 import random
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from ..models import precision
+from .timing import synced_seconds
 
 # a float32 GEMM of these sizes is within ~1e-6 of float64 (relative to its largest entry); TF32 and bf16
 # are ~1e-3 off. A backend named float32 that misses this (a global lower-precision switch) is not exact.
@@ -91,14 +91,10 @@ CHOICE_ROUNDS, CHOICE_CALLS = 15, 3  # fastest_each: blocks of calls per (produc
 
 
 def _block_seconds(run, device_type: str, calls: int) -> float:
-    if device_type == "cuda":
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    for _ in range(calls):
-        run()
-    if device_type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - started
+    def block():
+        for _ in range(calls):
+            run()
+    return synced_seconds(device_type, block)
 
 
 def _fastest_each(candidates: list[Backend], device_type: str):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 import random
-import time
 
-from .. import paired, stats, train
+from .. import paired, stats
+from .timing import synced_seconds
 
 BLOCK_STEPS = 40  # ~30 ms for the MLP at batch 64 on a 2-core CPU: short against the machine's drift
 BLOCK_SECONDS = 0.03
@@ -46,11 +46,7 @@ def run_over_floor(run, floor_run, device, rounds: int = ROUNDS, seed: int = 0) 
     way, in blocks of about BLOCK_SECONDS of the floor (at most BLOCK_STEPS runs: at batch 1024 one run
     is ten times batch 64's)."""
     floor_run()
-    train.sync(device)
-    started = time.perf_counter()
-    floor_run()
-    train.sync(device)
-    block = max(1, min(BLOCK_STEPS, math.ceil(BLOCK_SECONDS / (time.perf_counter() - started))))
+    block = max(1, min(BLOCK_STEPS, math.ceil(BLOCK_SECONDS / synced_seconds(device, floor_run))))
     return blocks_over(_repeat(run, block), _repeat(floor_run, block), device, rounds, block, seed)
 
 
@@ -73,9 +69,5 @@ def blocks_over(new, base, device, rounds: int, block: int, seed: int) -> stats.
         order = list(units)
         shuffler.shuffle(order)
         for name in order:
-            train.sync(device)
-            started = time.perf_counter()
-            units[name](round_index * block)
-            train.sync(device)
-            times[name][round_index] = time.perf_counter() - started
+            times[name][round_index] = synced_seconds(device, units[name], round_index * block)
     return paired.paired_comparison(times["base"], times["new"])
